@@ -1,0 +1,64 @@
+/*
+ * plugin: what collectors and exporters share with the core — lifecycle states, the
+ * environment every instance sees, and delivery acknowledgements.
+ *
+ * Contract
+ * - struct plugin_env is filled by the agent from the configuration before any plugin is
+ *   created and stays constant (read-only) while plugins run, on either loop.
+ * - A delivery ack travels from an exporter (export loop) back to the source collector
+ *   (collect loop) through the agent's ack ring; it names a run of records from one
+ *   source by their cookies, in the order the source emitted them.
+ */
+#ifndef OSPREY_PLUGIN_H
+#define OSPREY_PLUGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+#include "agent/selfstats.h"
+
+#define PLUGIN_NAME_MAX 64
+
+enum plugin_state {
+    PLUGIN_CREATED = 0,
+    PLUGIN_INITED,
+    PLUGIN_STARTED,
+    PLUGIN_STOPPING,
+    PLUGIN_STOPPED,
+};
+
+struct plugin_env {
+    const char *hostname;
+    bool omit_hostname;
+    const char *proc_root; /* "/proc" unless osprey.proc_root says otherwise */
+    const char *state_dir; /* checkpoints, spool, alarm state */
+    const char *metrics_namespace;
+    uint64_t metrics_interval_ns; /* agent.metrics_collection_interval */
+    uint64_t flush_interval_ns;   /* metrics/logs force_flush_interval */
+    const char *region;
+};
+
+enum delivery_outcome {
+    DELIVERY_ACCEPTED = 0, /* the destination acknowledged the records */
+    DELIVERY_REJECTED,     /* the destination refused them; retrying cannot help */
+    DELIVERY_GAVE_UP,      /* retries exhausted or shutdown deadline passed */
+};
+
+struct delivery_ack {
+    uint16_t source;   /* collector id */
+    uint16_t exporter; /* exporter id */
+    uint32_t records;
+    uint64_t cookie_first;
+    uint64_t cookie_last;
+    enum delivery_outcome outcome;
+};
+
+/* Per-instance configuration context, valid only while the core binds and inits it. */
+struct plugin_cfg {
+    const struct cfg_doc *doc;
+    const char *path;
+    struct cfg_errors *errs;
+};
+
+#endif

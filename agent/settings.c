@@ -1,0 +1,372 @@
+#include "agent/settings.h"
+
+#include "agent/clock.h"
+#include "agent/log.h"
+#include "agent/registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Top level: the CloudWatch agent's sections plus Osprey's own. */
+struct top_level {
+    json_t *agent;
+    json_t *metrics;
+    json_t *logs;
+    json_t *traces;
+    json_t *osprey;
+};
+
+static const struct cfg_field top_fields[] = {
+    {"agent", CFG_JSON, offsetof(struct top_level, agent), NULL, 0, 0, NULL, 0,
+     "CloudWatch agent: global settings"},
+    {"metrics", CFG_JSON, offsetof(struct top_level, metrics), NULL, 0, 0, NULL, 0,
+     "CloudWatch agent: metric collection"},
+    {"logs", CFG_JSON, offsetof(struct top_level, logs), NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "log file collection is not implemented in this build yet"},
+    {"traces", CFG_JSON, offsetof(struct top_level, traces), NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "trace collection is not implemented in this build yet"},
+    {"osprey", CFG_JSON, offsetof(struct top_level, osprey), NULL, 0, 0, NULL, 0,
+     "Osprey's own settings: sinks, ring, deadlines, state"},
+    CFG_END,
+};
+
+static const struct cfg_field agent_fields[] = {
+    {"metrics_collection_interval", CFG_SECONDS,
+     offsetof(struct agent_section, metrics_collection_interval_ns), "60", 1, 86400, NULL, 0,
+     "default seconds between metric scrapes"},
+    {"region", CFG_STRING, offsetof(struct agent_section, region), NULL, 0, 0, NULL, 0,
+     "AWS region"},
+    {"logfile", CFG_STRING, offsetof(struct agent_section, logfile), NULL, 0, 0, NULL, 0,
+     "append the agent's own log here instead of stderr"},
+    {"debug", CFG_BOOL, offsetof(struct agent_section, debug), "false", 0, 0, NULL, 0,
+     "log at debug level"},
+    {"quiet", CFG_BOOL, offsetof(struct agent_section, quiet), "false", 0, 0, NULL, 0,
+     "log errors only"},
+    {"omit_hostname", CFG_BOOL, offsetof(struct agent_section, omit_hostname), "false", 0, 0, NULL,
+     0, "do not add the host dimension to metrics"},
+    {"usage_data", CFG_BOOL, offsetof(struct agent_section, usage_data), "true", 0, 0, NULL, 0,
+     "accepted for compatibility; Osprey never sends usage data"},
+    {"run_as_user", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "start Osprey as the wanted user instead (systemd User=, container USER)"},
+    {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "AWS credentials are not implemented in this build yet"},
+    {"aws_sdk_log_level", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "Osprey does not use the AWS SDK; use \"debug\": true"},
+    {"user_agent", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED, "not configurable"},
+    CFG_END,
+};
+
+static const struct cfg_field metrics_fields[] = {
+    {"namespace", CFG_STRING, offsetof(struct metrics_section, namespace_), "CWAgent", 0, 0, NULL,
+     0, "CloudWatch namespace of collected metrics"},
+    {"force_flush_interval", CFG_SECONDS, offsetof(struct metrics_section, force_flush_interval_ns),
+     "60", 1, 86400, NULL, 0, "seconds between metric batch sends"},
+    {"metrics_collected", CFG_JSON, offsetof(struct metrics_section, metrics_collected), NULL, 0, 0,
+     NULL, 0, "one object per metrics plugin"},
+    {"append_dimensions", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "global append_dimensions need EC2 instance metadata, not implemented in this build yet "
+     "(per-plugin append_dimensions with literal values work)"},
+    {"aggregation_dimensions", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "not implemented in this build yet"},
+    {"endpoint_override", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "CloudWatch export is not implemented in this build yet"},
+    {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "AWS credentials are not implemented in this build yet"},
+    {"metrics_destinations", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "only CloudWatch-shaped destinations; use osprey.sinks for local ones"},
+    CFG_END,
+};
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static const struct cfg_field osprey_fields[] = {
+    {"ring_bytes", CFG_INT, offsetof(struct osprey_section, ring_bytes), "8388608", 65536, 1 << 30,
+     NULL, 0, "size of the collector->exporter ring (a power of two)"},
+    {"shutdown_deadline", CFG_SECONDS, offsetof(struct osprey_section, shutdown_deadline_ns), "5",
+     0, 3600, NULL, 0, "seconds to deliver what is queued after SIGTERM/SIGINT"},
+    {"flush_interval", CFG_SECONDS, offsetof(struct osprey_section, flush_interval_ns), "1", 0.01,
+     3600, NULL, 0, "seconds between flushes of the local sinks"},
+    {"summary_interval", CFG_SECONDS, offsetof(struct osprey_section, summary_interval_ns), "5", 0,
+     86400, NULL, 0, "seconds between one-line summaries on the log (0 = off)"},
+    {"proc_root", CFG_STRING, offsetof(struct osprey_section, proc_root), "/proc", 0, 0, NULL, 0,
+     "where /proc is mounted (a host's /proc in a container, a fixture tree in tests)"},
+    {"state_dir", CFG_STRING, offsetof(struct osprey_section, state_dir), "/var/lib/osprey", 0, 0,
+     NULL, 0, "directory for checkpoints, spool and alarm state"},
+    {"hostname", CFG_STRING, offsetof(struct osprey_section, hostname), NULL, 0, 0, NULL, 0,
+     "value of the host dimension (default: the system host name)"},
+    {"log_level", CFG_ENUM, offsetof(struct osprey_section, log_level), "info", 0, 0, log_levels, 0,
+     "error, warn, info or debug (agent.debug/quiet override it)"},
+    {"sinks", CFG_JSON, offsetof(struct osprey_section, sinks), NULL, 0, 0, NULL, 0,
+     "local destinations: {\"file\": {...}, \"stdout\": {...}}"},
+    CFG_END,
+};
+
+static int add_collector(struct settings *s, struct collector *c)
+{
+    struct collector **grown = realloc(s->collectors, (s->n_collectors + 1) * sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    s->collectors = grown;
+    s->collectors[s->n_collectors++] = c;
+    return 0;
+}
+
+static int add_exporter(struct settings *s, struct exporter *e)
+{
+    struct exporter **grown = realloc(s->exporters, (s->n_exporters + 1) * sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    s->exporters = grown;
+    s->exporters[s->n_exporters++] = e;
+    return 0;
+}
+
+static void supported_collectors(const char *prefix, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < registry_n_collectors; i++) {
+        const char *path = registry_collectors[i]->config_path;
+        if (strncmp(path, prefix, plen) != 0)
+            continue;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", path + plen);
+        if (w < 0 || (size_t)w >= cap - n)
+            return;
+        n += (size_t)w;
+    }
+}
+
+static int create_metric_collectors(struct settings *s, struct cfg_errors *errs)
+{
+    const char *prefix = "metrics/metrics_collected/";
+    json_t *mc = s->metrics.metrics_collected;
+    if (!mc)
+        return 0;
+    if (!json_is_object(mc)) {
+        cfg_error_at(errs, &s->doc, "metrics/metrics_collected", false,
+                     "'metrics_collected' must be an object, got %s", cfg_json_type_name(mc));
+        return -EINVAL;
+    }
+    int ret = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(mc, key, value)
+    {
+        char path[1024];
+        cfg_path_join(path, sizeof(path), "metrics/metrics_collected", key);
+        const struct collector_type *type = NULL;
+        for (size_t i = 0; i < registry_n_collectors; i++)
+            if (strcmp(registry_collectors[i]->config_path, path) == 0)
+                type = registry_collectors[i];
+        if (!type) {
+            char known[512];
+            supported_collectors(prefix, known, sizeof(known));
+            cfg_error_at(errs, &s->doc, path, true,
+                         "metrics plugin '%s' is not supported by this build (supported: %s)", key,
+                         known);
+            ret = -EINVAL;
+            continue;
+        }
+        if (s->n_collectors >= SETTINGS_MAX_COLLECTORS) {
+            cfg_error_at(errs, &s->doc, path, true, "too many collectors (at most %d)",
+                         SETTINGS_MAX_COLLECTORS);
+            return -EINVAL;
+        }
+        struct plugin_cfg pc = {&s->doc, path, errs};
+        struct collector *c = NULL;
+        int r =
+            collector_create(type, type->name, (uint16_t)s->n_collectors, &s->env, &pc, value, &c);
+        if (r == 0) {
+            r = add_collector(s, c);
+            if (r != 0)
+                collector_destroy(c);
+        }
+        if (r == -ENOMEM)
+            return r;
+        if (r != 0)
+            ret = -EINVAL;
+    }
+    return ret;
+}
+
+static int create_sinks(struct settings *s, struct cfg_errors *errs)
+{
+    json_t *sinks = s->osprey.sinks;
+    if (!sinks)
+        return 0;
+    if (!json_is_object(sinks)) {
+        cfg_error_at(errs, &s->doc, "osprey/sinks", false, "'sinks' must be an object, got %s",
+                     cfg_json_type_name(sinks));
+        return -EINVAL;
+    }
+    int ret = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(sinks, key, value)
+    {
+        char path[1024];
+        cfg_path_join(path, sizeof(path), "osprey/sinks", key);
+        const struct exporter_type *type = registry_find_exporter(key);
+        if (!type) {
+            char known[512] = "";
+            size_t n = 0;
+            for (size_t i = 0; i < registry_n_exporters && n < sizeof(known); i++)
+                n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s", i ? ", " : "",
+                                      registry_exporters[i]->name);
+            cfg_error_at(errs, &s->doc, path, true, "unknown sink '%s' (known sinks: %s)", key,
+                         known);
+            ret = -EINVAL;
+            continue;
+        }
+        if (s->n_exporters >= SETTINGS_MAX_EXPORTERS) {
+            cfg_error_at(errs, &s->doc, path, true, "too many sinks (at most %d)",
+                         SETTINGS_MAX_EXPORTERS);
+            return -EINVAL;
+        }
+        struct plugin_cfg pc = {&s->doc, path, errs};
+        struct exporter *e = NULL;
+        int r =
+            exporter_create(type, type->name, (uint16_t)s->n_exporters, &s->env, &pc, value, &e);
+        if (r == 0) {
+            r = add_exporter(s, e);
+            if (r != 0)
+                exporter_destroy(e);
+        }
+        if (r == -ENOMEM)
+            return r;
+        if (r != 0)
+            ret = -EINVAL;
+    }
+    return ret;
+}
+
+/* Every collector needs at least one destination for what it produces. */
+static int check_routes(struct settings *s, struct cfg_errors *errs)
+{
+    int ret = 0;
+    for (size_t i = 0; i < s->n_collectors; i++) {
+        struct collector *c = s->collectors[i];
+        c->n_consumers = 0;
+        for (size_t j = 0; j < s->n_exporters; j++)
+            if (s->exporters[j]->kinds & c->type->kinds)
+                c->n_consumers++;
+        if (c->n_consumers == 0) {
+            cfg_error_at(errs, &s->doc, c->type->config_path, true,
+                         "'%s' has no destination: no sink takes what it produces (add one "
+                         "under osprey.sinks, e.g. \"file\": {})",
+                         c->name);
+            ret = -EINVAL;
+        }
+    }
+    return ret;
+}
+
+static int check_osprey(struct settings *s, struct cfg_errors *errs)
+{
+    int64_t rb = s->osprey.ring_bytes;
+    if (rb & (rb - 1)) {
+        cfg_error_at(errs, &s->doc, "osprey/ring_bytes", false,
+                     "'ring_bytes' must be a power of two, got %lld", (long long)rb);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int settings_build(struct settings *s, struct cfg_errors *errs)
+{
+    struct top_level top = {0};
+    int ret =
+        cfg_bind(&s->doc, s->doc.root, "", (struct cfg_binding[]){{top_fields, &top}}, 1, errs);
+    int r = cfg_bind(&s->doc, top.agent, "agent", (struct cfg_binding[]){{agent_fields, &s->agent}},
+                     1, errs);
+    if (r != 0)
+        ret = r;
+    r = cfg_bind(&s->doc, top.metrics, "metrics",
+                 (struct cfg_binding[]){{metrics_fields, &s->metrics}}, 1, errs);
+    if (r != 0)
+        ret = r;
+    r = cfg_bind(&s->doc, top.osprey, "osprey", (struct cfg_binding[]){{osprey_fields, &s->osprey}},
+                 1, errs);
+    if (r != 0)
+        ret = r;
+    r = check_osprey(s, errs);
+    if (r != 0)
+        ret = r;
+    cfg_unbind(top_fields, &top);
+    if (ret == -ENOMEM)
+        return ret;
+
+    if (s->osprey.hostname) {
+        snprintf(s->hostname, sizeof(s->hostname), "%s", s->osprey.hostname);
+    } else if (gethostname(s->hostname, sizeof(s->hostname) - 1) != 0) {
+        snprintf(s->hostname, sizeof(s->hostname), "localhost");
+    }
+    s->env = (struct plugin_env){
+        .hostname = s->hostname,
+        .omit_hostname = s->agent.omit_hostname,
+        .proc_root = s->osprey.proc_root,
+        .state_dir = s->osprey.state_dir,
+        .metrics_namespace = s->metrics.namespace_,
+        .metrics_interval_ns = s->agent.metrics_collection_interval_ns,
+        .flush_interval_ns = s->osprey.flush_interval_ns,
+        .region = s->agent.region,
+    };
+    if (ret != 0)
+        return ret; /* plugin keys depend on sections that failed to bind */
+
+    r = create_metric_collectors(s, errs);
+    if (r != 0)
+        ret = r;
+    r = create_sinks(s, errs);
+    if (r != 0)
+        ret = r;
+    if (ret == 0)
+        ret = check_routes(s, errs);
+    return ret;
+}
+
+int settings_load_buffer(struct settings *s, const char *name, const char *text, size_t len,
+                         struct cfg_errors *errs)
+{
+    memset(s, 0, sizeof(*s));
+    int r = cfg_doc_load_buffer(&s->doc, name, text, len, errs);
+    if (r != 0)
+        return r;
+    r = settings_build(s, errs);
+    if (r != 0)
+        settings_release(s);
+    return r;
+}
+
+int settings_load(struct settings *s, const char *path, struct cfg_errors *errs)
+{
+    memset(s, 0, sizeof(*s));
+    int r = cfg_doc_load_file(&s->doc, path, errs);
+    if (r != 0)
+        return r;
+    r = settings_build(s, errs);
+    if (r != 0)
+        settings_release(s);
+    return r;
+}
+
+void settings_release(struct settings *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_collectors; i++)
+        collector_destroy(s->collectors[i]);
+    free(s->collectors);
+    for (size_t i = 0; i < s->n_exporters; i++)
+        exporter_destroy(s->exporters[i]);
+    free(s->exporters);
+    cfg_unbind(agent_fields, &s->agent);
+    cfg_unbind(metrics_fields, &s->metrics);
+    cfg_unbind(osprey_fields, &s->osprey);
+    cfg_doc_release(&s->doc);
+    memset(s, 0, sizeof(*s));
+}

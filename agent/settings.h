@@ -1,0 +1,73 @@
+/*
+ * settings: the whole configuration file, turned into bound agent settings and created
+ * (inited, not started) plugin instances.
+ *
+ * The file is a CloudWatch agent configuration — sections `agent`, `metrics`, `logs`,
+ * `traces` — plus an `osprey` section for what the CloudWatch agent lacks (local sinks,
+ * ring size, deadlines, state directory). Every key is either bound or reported: an
+ * unknown key, a wrong type, a value out of range, a bad regex, or a CloudWatch agent key
+ * this build does not implement, each as "FILE:LINE:COL: message".
+ *
+ * Contract: settings_load() runs on one thread before the loops start. It returns 0, or
+ * -EINVAL with every problem in `errs` (and nothing left allocated), or -errno when the
+ * file cannot be read. settings_release() destroys the plugin instances it still owns
+ * (NULL-safe, half-built-safe).
+ */
+#ifndef OSPREY_SETTINGS_H
+#define OSPREY_SETTINGS_H
+
+#include "agent/config.h"
+#include "agent/plugin.h"
+#include "collectors/collector.h"
+#include "exporters/exporter.h"
+
+#define SETTINGS_MAX_COLLECTORS 1024
+#define SETTINGS_MAX_EXPORTERS  64
+
+struct agent_section {
+    uint64_t metrics_collection_interval_ns;
+    char *region;
+    char *logfile;
+    bool debug;
+    bool quiet;
+    bool omit_hostname;
+    bool usage_data;
+};
+
+struct metrics_section {
+    char *namespace_;
+    uint64_t force_flush_interval_ns;
+    json_t *metrics_collected;
+};
+
+struct osprey_section {
+    int64_t ring_bytes;
+    uint64_t shutdown_deadline_ns;
+    uint64_t flush_interval_ns;
+    uint64_t summary_interval_ns;
+    char *proc_root;
+    char *state_dir;
+    char *hostname;
+    int log_level;
+    json_t *sinks;
+};
+
+struct settings {
+    struct cfg_doc doc;
+    struct agent_section agent;
+    struct metrics_section metrics;
+    struct osprey_section osprey;
+    char hostname[256];
+    struct plugin_env env;
+    struct collector **collectors;
+    size_t n_collectors;
+    struct exporter **exporters;
+    size_t n_exporters;
+};
+
+int settings_load(struct settings *s, const char *path, struct cfg_errors *errs);
+int settings_load_buffer(struct settings *s, const char *name, const char *text, size_t len,
+                         struct cfg_errors *errs);
+void settings_release(struct settings *s);
+
+#endif
