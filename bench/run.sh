@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds a Release tree and runs every benchmark. Figures are reported against a baseline
+# measured in the same run (see bench/README.md); the machines are shared and noisy.
+#   IDLE_SECONDS=60 (default) sets the idle-cost run's length; 0 skips it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-bench -j "$(nproc)" >/dev/null
+for b in build-bench/bench/bench_*; do
+  [ -x "$b" ] || continue
+  echo "== $(basename "$b")"
+  "$b"
+done
+if [ "${IDLE_SECONDS:-60}" != 0 ]; then
+  echo "== idle cost of packaging/examples/local.json"
+  bench/idle.sh build-bench/osprey "${IDLE_SECONDS:-60}"
+fi

@@ -1,0 +1,86 @@
+"""Shared helpers for integration tests that drive the real build/osprey binary.
+
+Environment (set by ctest): OSPREY_BIN, OSPREY_SOURCE_DIR, OSPREY_BUILD_DIR.
+"""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+OSPREY_BIN = os.environ.get("OSPREY_BIN", "build/osprey")
+SOURCE_DIR = os.environ.get("OSPREY_SOURCE_DIR", os.getcwd())
+
+
+class Agent:
+    """An osprey process running a config written to a scratch directory."""
+
+    def __init__(self, config, workdir=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="osprey-it-")
+        self.config_path = os.path.join(self.workdir, "osprey.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=2)
+        self.log_path = os.path.join(self.workdir, "agent.log")
+        self.proc = None
+
+    def start(self):
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [OSPREY_BIN, "--config", self.config_path],
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=self._log)
+        return self
+
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_for_log(self, needle, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log():
+                return True
+            if self.proc.poll() is not None:
+                return needle in self.log()
+            time.sleep(0.05)
+        return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        """Send `sig`, wait for exit, return (exit code, stdout bytes)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            raise AssertionError("osprey did not exit within %.0f s of %s\n%s"
+                                 % (timeout, sig, self.log()))
+        self._log.close()
+        return self.proc.returncode, out
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_jsonl(path):
+    """Every line of a JSON-lines file, parsed; a malformed line fails the test."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data == b"" or data.endswith(b"\n"), "file does not end with a newline: %s" % path
+    return [json.loads(line) for line in data.decode("utf-8").splitlines()]
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def run_cli(*args, timeout=30):
+    return subprocess.run([OSPREY_BIN, *args], capture_output=True, text=True, timeout=timeout)
