@@ -50,7 +50,6 @@ struct pipeline {
     bool blocked;
     bool draining;
 
-    _Atomic bool input_closed;
     bool stopping;
     bool deadline_armed;
     bool done;
@@ -61,6 +60,9 @@ struct pipeline {
     /* Acks: export loop -> collect loop. */
     struct ring acks;
     uv_async_t *ack_wake;     /* the collect loop's async */
+    /* Shared with the collect loop: kept apart from the export loop's plain fields so
+     * that no access to those can touch these bytes. */
+    _Alignas(64) _Atomic bool input_closed;
     _Atomic bool space_freed; /* a paused source asked for space and got it */
     _Atomic uint64_t acks_lost;
     _Atomic uint64_t records_undecodable;
