@@ -1,5 +1,6 @@
 """End to end: build/osprey on a fixture proc root with the file sink, stopped by
 SIGTERM/SIGINT; the JSON lines written must be CloudWatch-shaped metrics with exact values."""
+import json
 import os
 import signal
 import sys
@@ -144,6 +145,30 @@ class FileSinkEndToEnd(unittest.TestCase):
         code, _ = self.agent.stop(signal.SIGINT)
         self.assertEqual(code, 0, self.agent.log())
         self.assertIn("stopped cleanly", self.agent.log())
+
+
+class StdoutSink(unittest.TestCase):
+    def test_stdout_lines_and_kind_filter(self):
+        import tempfile
+        workdir = tempfile.mkdtemp(prefix="osprey-stdout-")
+        proc_root = os.path.join(workdir, "proc")
+        os.mkdir(proc_root)
+        harness.write_atomic(os.path.join(proc_root, "stat"), STAT_1)
+        harness.write_atomic(os.path.join(proc_root, "meminfo"), MEMINFO)
+        config = make_config(workdir, proc_root)
+        config["osprey"]["sinks"] = {"stdout": {"kinds": ["metrics"]}}
+        agent = harness.Agent(config, workdir).start()
+        try:
+            self.assertTrue(agent.wait_for_log("summary collected"), agent.log())
+            code, out = agent.stop(signal.SIGTERM)
+        finally:
+            agent.kill()
+        self.assertEqual(code, 0, agent.log())
+        lines = [json.loads(l) for l in out.decode().splitlines()]
+        names = {m["MetricName"] for m in lines}
+        self.assertIn("mem_used_percent", names)
+        self.assertIn("mem_total", names)
+        self.assertFalse(os.path.exists(os.path.join(workdir, "out")))
 
 
 class CommandLine(unittest.TestCase):
