@@ -59,7 +59,7 @@ struct pipeline {
 
     /* Acks: export loop -> collect loop. */
     struct ring acks;
-    uv_async_t *ack_wake;     /* the collect loop's async */
+    uv_async_t *ack_wake; /* the collect loop's async */
     /* Shared with the collect loop: kept apart from the export loop's plain fields so
      * that no access to those can touch these bytes. */
     _Alignas(64) _Atomic bool input_closed;

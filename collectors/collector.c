@@ -135,7 +135,23 @@ static int parse_measurements(struct collector *c)
             }
             m->unit_set = true;
         }
-        m->name = strdup(strip_plugin_prefix(c, name));
+        const char *field = strip_plugin_prefix(c, name);
+        bool known = c->type->metric_fields == NULL;
+        for (const char *const *f = c->type->metric_fields; f && *f && !known; f++)
+            known = strcmp(*f, field) == 0;
+        if (!known) {
+            char known_list[768] = "";
+            size_t len = 0;
+            for (const char *const *f = c->type->metric_fields; *f && len < sizeof(known_list); f++)
+                len += (size_t)snprintf(known_list + len, sizeof(known_list) - len, "%s%s",
+                                        len ? ", " : "", *f);
+            cfg_error_at(c->cfg.errs, c->cfg.doc, ipath, false,
+                         "unknown %s measurement '%s' (known: %s)", c->type->name, name,
+                         known_list);
+            ret = -EINVAL;
+            continue;
+        }
+        m->name = strdup(field);
         m->rename = rename ? strdup(rename) : NULL;
         if (!m->name || (rename && !m->rename))
             return -ENOMEM;

@@ -58,6 +58,9 @@ struct collector_type {
     bool config_is_list;
     bool metric_common;
     unsigned kinds; /* RECORD_KIND_BIT()s this collector emits */
+    /* Metric plugins: every field a "measurement" entry may name (NULL-terminated); an
+     * entry naming anything else is a configuration error. */
+    const char *const *metric_fields;
     const struct cfg_field *fields;
     size_t ctx_size;
 

@@ -11,11 +11,10 @@
  * default; cpu=cpuN for every online CPU when "resources" contains "*", as the
  * CloudWatch agent's translator turns that into telegraf's percpu):
  * - cpu_time_<x> (Unit None), every scrape including the first: the cumulative
- *   counters of /proc/stat, in hundredths of a second as the CloudWatch agent documents
- *   ("Metrics collected by the CloudWatch agent on Linux"): ticks * 100 / USER_HZ.
- *   time_active = total - idle (procfs.h). NOTE: the agent's own code path (telegraf over
- *   gopsutil) divides ticks by USER_HZ, i.e. publishes seconds; CPU_TIME_UNITS_PER_SEC
- *   selects which of the two Osprey publishes.
+ *   counters of /proc/stat in seconds (ticks / USER_HZ), which is what the CloudWatch
+ *   agent actually publishes (telegraf over gopsutil), so existing dashboards and alarms
+ *   see the same numbers. Its documentation says "hundredths of a second"; the code it
+ *   runs does not. time_active = total - idle (procfs.h).
  * - cpu_usage_<x> (Unit Percent): telegraf's percentages over the interval between
  *   this scrape and the previous one (formulas in procfs.h). The first scrape only
  *   primes; a CPU that appears (hotplug) is primed the same way; an interval in which
@@ -43,9 +42,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* 100: hundredths of a second (the CloudWatch agent's documentation); 1: seconds (what
- * the agent's telegraf/gopsutil code computes). */
-#define CPU_TIME_UNITS_PER_SEC 100.0
+/* Seconds, as the CloudWatch agent's telegraf/gopsutil code publishes them. */
+#define CPU_TIME_UNITS_PER_SEC 1.0
 
 enum cpu_field {
     CPU_TIME_ACTIVE = 0,
@@ -73,12 +71,12 @@ enum cpu_field {
     CPU_FIELD_MAX
 };
 
-static const char *const cpu_field_names[CPU_FIELD_MAX] = {
-    "time_active",  "time_guest",       "time_guest_nice", "time_idle",    "time_iowait",
-    "time_irq",     "time_nice",        "time_softirq",    "time_steal",   "time_system",
-    "time_user",    "usage_active",     "usage_guest",     "usage_guest_nice",
-    "usage_idle",   "usage_iowait",     "usage_irq",       "usage_nice",   "usage_softirq",
-    "usage_steal",  "usage_system",     "usage_user",
+static const char *const cpu_field_names[CPU_FIELD_MAX + 1] = {
+    "time_active",  "time_guest",   "time_guest_nice", "time_idle",        "time_iowait",
+    "time_irq",     "time_nice",    "time_softirq",    "time_steal",       "time_system",
+    "time_user",    "usage_active", "usage_guest",     "usage_guest_nice", "usage_idle",
+    "usage_iowait", "usage_irq",    "usage_nice",      "usage_softirq",    "usage_steal",
+    "usage_system", "usage_user",
 };
 
 struct cpu_ctx {
@@ -129,14 +127,6 @@ static int cpu_init(struct collector *c)
     for (unsigned f = 0; f < CPU_FIELD_MAX; f++)
         if (collector_metric_selected(c, cpu_field_names[f]))
             x->selected |= 1u << f;
-    for (size_t i = 0; i < c->metric.n_measurements; i++) {
-        bool known = false;
-        for (unsigned f = 0; f < CPU_FIELD_MAX && !known; f++)
-            known = strcmp(c->metric.measurements[i].name, cpu_field_names[f]) == 0;
-        if (!known)
-            log_warn(c->name, "unknown measurement '%s' (not a cpu metric), ignoring",
-                     c->metric.measurements[i].name);
-    }
     if (!x->selected || (!x->totalcpu && !x->percpu))
         log_warn(c->name, "nothing to publish (totalcpu is false, resources has no \"*\", or "
                           "no measurement is a cpu metric), ignoring");
@@ -202,11 +192,16 @@ static void cpu_emit_sample(struct collector *c, struct cpu_emit *e, const char 
     if (!prev || procfs_cpu_usage(&prev->t, t, &u) != 0)
         return;
     const double usage[CPU_FIELD_MAX] = {
-        [CPU_USAGE_ACTIVE] = u.active,   [CPU_USAGE_GUEST] = u.guest,
-        [CPU_USAGE_GUEST_NICE] = u.guest_nice, [CPU_USAGE_IDLE] = u.idle,
-        [CPU_USAGE_IOWAIT] = u.iowait,   [CPU_USAGE_IRQ] = u.irq,
-        [CPU_USAGE_NICE] = u.nice,       [CPU_USAGE_SOFTIRQ] = u.softirq,
-        [CPU_USAGE_STEAL] = u.steal,     [CPU_USAGE_SYSTEM] = u.system,
+        [CPU_USAGE_ACTIVE] = u.active,
+        [CPU_USAGE_GUEST] = u.guest,
+        [CPU_USAGE_GUEST_NICE] = u.guest_nice,
+        [CPU_USAGE_IDLE] = u.idle,
+        [CPU_USAGE_IOWAIT] = u.iowait,
+        [CPU_USAGE_IRQ] = u.irq,
+        [CPU_USAGE_NICE] = u.nice,
+        [CPU_USAGE_SOFTIRQ] = u.softirq,
+        [CPU_USAGE_STEAL] = u.steal,
+        [CPU_USAGE_SYSTEM] = u.system,
         [CPU_USAGE_USER] = u.user,
     };
     for (unsigned f = CPU_USAGE_ACTIVE; f < CPU_FIELD_MAX; f++)
@@ -302,6 +297,7 @@ static void cpu_on_close(uv_handle_t *h)
 static int cpu_start(struct collector *c, uv_loop_t *loop)
 {
     struct cpu_ctx *x = c->ctx;
+    /* 0 only if the agent left its default unset: fall back to the CloudWatch agent's 60 s. */
     uint64_t every_ms = collector_interval_ns(c) / NS_PER_MS;
 
     int r = uv_timer_init(loop, &x->timer);
@@ -309,7 +305,7 @@ static int cpu_start(struct collector *c, uv_loop_t *loop)
         return r;
     x->timer.data = c;
     collector_handle_opened(c);
-    r = uv_timer_start(&x->timer, cpu_on_timer, 0, every_ms ? every_ms : 1);
+    r = uv_timer_start(&x->timer, cpu_on_timer, 0, every_ms ? every_ms : 60000);
     if (r != 0)
         uv_close((uv_handle_t *)&x->timer, cpu_on_close);
     return r;
@@ -342,6 +338,7 @@ const struct collector_type collector_cpu = {
     .help = "CPU time and utilisation from /proc/stat (CloudWatch agent cpu_* metrics)",
     .config_path = "metrics/metrics_collected/cpu",
     .metric_common = true,
+    .metric_fields = cpu_field_names,
     .kinds = RECORD_KIND_BIT(RECORD_METRIC),
     .fields = cpu_fields,
     .ctx_size = sizeof(struct cpu_ctx),

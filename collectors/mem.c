@@ -46,9 +46,9 @@ enum mem_field {
     MEM_FIELD_MAX
 };
 
-static const char *const mem_field_names[MEM_FIELD_MAX] = {
-    "active", "available", "available_percent", "buffered", "cached",       "free",
-    "inactive", "total",   "used",              "used_percent", "shared",
+static const char *const mem_field_names[MEM_FIELD_MAX + 1] = {
+    "active", "available", "available_percent", "buffered", "cached", "free", "inactive",
+    "total",  "used",      "used_percent",      "shared",
 };
 
 struct mem_ctx {
@@ -72,14 +72,6 @@ static int mem_init(struct collector *c)
         bool listed = c->metric.measurement_json != NULL;
         if ((listed || f != MEM_SHARED) && collector_metric_selected(c, mem_field_names[f]))
             x->selected |= 1u << f;
-    }
-    for (size_t i = 0; i < c->metric.n_measurements; i++) {
-        bool known = false;
-        for (unsigned f = 0; f < MEM_FIELD_MAX && !known; f++)
-            known = strcmp(c->metric.measurements[i].name, mem_field_names[f]) == 0;
-        if (!known)
-            log_warn(c->name, "unknown measurement '%s' (not a mem metric), ignoring",
-                     c->metric.measurements[i].name);
     }
     if (!x->selected)
         log_warn(c->name, "nothing to publish (no measurement is a mem metric), ignoring");
@@ -174,6 +166,7 @@ static void mem_on_close(uv_handle_t *h)
 static int mem_start(struct collector *c, uv_loop_t *loop)
 {
     struct mem_ctx *x = c->ctx;
+    /* 0 only if the agent left its default unset: fall back to the CloudWatch agent's 60 s. */
     uint64_t every_ms = collector_interval_ns(c) / NS_PER_MS;
 
     int r = uv_timer_init(loop, &x->timer);
@@ -181,7 +174,7 @@ static int mem_start(struct collector *c, uv_loop_t *loop)
         return r;
     x->timer.data = c;
     collector_handle_opened(c);
-    r = uv_timer_start(&x->timer, mem_on_timer, 0, every_ms ? every_ms : 1);
+    r = uv_timer_start(&x->timer, mem_on_timer, 0, every_ms ? every_ms : 60000);
     if (r != 0)
         uv_close((uv_handle_t *)&x->timer, mem_on_close);
     return r;
@@ -209,6 +202,7 @@ const struct collector_type collector_mem = {
     .help = "memory use from /proc/meminfo (CloudWatch agent mem_* metrics)",
     .config_path = "metrics/metrics_collected/mem",
     .metric_common = true,
+    .metric_fields = mem_field_names,
     .kinds = RECORD_KIND_BIT(RECORD_METRIC),
     .fields = mem_fields,
     .ctx_size = sizeof(struct mem_ctx),

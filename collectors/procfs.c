@@ -242,8 +242,7 @@ int procfs_cpu_usage(const struct procfs_cpu_times *prev, const struct procfs_cp
     ret->steal = 100 * delta(prev->steal, cur->steal) / total;
     ret->guest = 100 * guest / total;
     ret->guest_nice = 100 * guest_nice / total;
-    ret->active =
-        100 * delta(procfs_cpu_active_ticks(prev), procfs_cpu_active_ticks(cur)) / total;
+    ret->active = 100 * delta(procfs_cpu_active_ticks(prev), procfs_cpu_active_ticks(cur)) / total;
     return 0;
 }
 
@@ -257,7 +256,9 @@ struct meminfo_key {
 };
 
 #define MEMINFO_KEY(name, field, bit)                                                              \
-    {name, sizeof(name) - 1, offsetof(struct procfs_meminfo, field), bit}
+    {                                                                                              \
+        name, sizeof(name) - 1, offsetof(struct procfs_meminfo, field), bit                        \
+    }
 
 static const struct meminfo_key meminfo_keys[] = {
     MEMINFO_KEY("MemTotal", mem_total, PROCFS_MEM_HAS_TOTAL),
@@ -346,8 +347,8 @@ int procfs_mem_compute(const struct procfs_meminfo *mi, struct procfs_mem_stats 
     ret->active = mi->active;
     ret->inactive = mi->inactive;
     ret->shared = mi->shmem;
-    ret->available = (mi->present & PROCFS_MEM_HAS_AVAILABLE) ? mi->mem_available
-                                                              : ret->free + ret->cached;
+    ret->available =
+        (mi->present & PROCFS_MEM_HAS_AVAILABLE) ? mi->mem_available : ret->free + ret->cached;
     /* total - free - buffered - cached, without wrapping below 0. */
     uint64_t used = ret->total;
     const uint64_t parts[] = {ret->free, ret->buffered, ret->cached};

@@ -29,9 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROCFS_READ_MAX (16u * 1024 * 1024)
+#define PROCFS_READ_MAX   (16u * 1024 * 1024)
 #define PROCFS_CPU_ID_MAX 1048575
-#define PROCFS_CPU_TOTAL (-1) /* procfs_cpu_sample.cpu of the aggregate "cpu" line */
+#define PROCFS_CPU_TOTAL  (-1) /* procfs_cpu_sample.cpu of the aggregate "cpu" line */
 
 /* ---- reading ---------------------------------------------------------------------- */
 
@@ -58,7 +58,7 @@ struct procfs_cpu_times {
 #define PROCFS_CPU_COLUMNS_MAX 10 /* up to guest_nice; later columns are ignored */
 
 struct procfs_cpu_sample {
-    int32_t cpu; /* PROCFS_CPU_TOTAL, or N of "cpuN" */
+    int32_t cpu;       /* PROCFS_CPU_TOTAL, or N of "cpuN" */
     uint8_t n_columns; /* columns parsed, PROCFS_CPU_COLUMNS_MIN..MAX */
     struct procfs_cpu_times t;
 };
@@ -107,24 +107,24 @@ int procfs_cpu_usage(const struct procfs_cpu_times *prev, const struct procfs_cp
 /* Raw /proc/meminfo entries, in bytes. `present` has a PROCFS_MEM_HAS_* bit for each
  * entry the file had. */
 struct procfs_meminfo {
-    uint64_t mem_total, mem_free, mem_available, buffers, cached, active, inactive,
-        sreclaimable, shmem;
+    uint64_t mem_total, mem_free, mem_available, buffers, cached, active, inactive, sreclaimable,
+        shmem;
     unsigned present;
 };
 
-#define PROCFS_MEM_HAS_TOTAL 0x001u
-#define PROCFS_MEM_HAS_FREE 0x002u
-#define PROCFS_MEM_HAS_AVAILABLE 0x004u    /* Linux 3.14+ */
-#define PROCFS_MEM_HAS_BUFFERS 0x008u
-#define PROCFS_MEM_HAS_CACHED 0x010u
-#define PROCFS_MEM_HAS_ACTIVE 0x020u
-#define PROCFS_MEM_HAS_INACTIVE 0x040u
+#define PROCFS_MEM_HAS_TOTAL        0x001u
+#define PROCFS_MEM_HAS_FREE         0x002u
+#define PROCFS_MEM_HAS_AVAILABLE    0x004u /* Linux 3.14+ */
+#define PROCFS_MEM_HAS_BUFFERS      0x008u
+#define PROCFS_MEM_HAS_CACHED       0x010u
+#define PROCFS_MEM_HAS_ACTIVE       0x020u
+#define PROCFS_MEM_HAS_INACTIVE     0x040u
 #define PROCFS_MEM_HAS_SRECLAIMABLE 0x080u /* Linux 2.6.19+ */
-#define PROCFS_MEM_HAS_SHMEM 0x100u        /* Linux 2.6.32+ */
+#define PROCFS_MEM_HAS_SHMEM        0x100u /* Linux 2.6.32+ */
 /* Entries every Linux 2.6+ prints; a meminfo without one of them is rejected. */
-#define PROCFS_MEM_REQUIRED                                                                       \
-    (PROCFS_MEM_HAS_TOTAL | PROCFS_MEM_HAS_FREE | PROCFS_MEM_HAS_BUFFERS |                        \
-     PROCFS_MEM_HAS_CACHED | PROCFS_MEM_HAS_ACTIVE | PROCFS_MEM_HAS_INACTIVE)
+#define PROCFS_MEM_REQUIRED                                                                        \
+    (PROCFS_MEM_HAS_TOTAL | PROCFS_MEM_HAS_FREE | PROCFS_MEM_HAS_BUFFERS | PROCFS_MEM_HAS_CACHED | \
+     PROCFS_MEM_HAS_ACTIVE | PROCFS_MEM_HAS_INACTIVE)
 
 /*
  * Parse /proc/meminfo: "Key:<spaces>value[ kB]" lines in any order. Unknown keys are

@@ -93,6 +93,13 @@ static void test_unsupported_plugin(void **state)
     expect_file_error("bad_plugin.json", 4, 7, "metrics plugin 'gpu' is not supported");
 }
 
+static void test_unknown_measurement(void **state)
+{
+    (void)state;
+    expect_file_error("bad_measurement.json", 2, 75,
+                      "unknown cpu measurement 'usage_idel' (known: time_active");
+}
+
 static void test_unsupported_section(void **state)
 {
     (void)state;
@@ -314,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_unsupported_plugin),
+        cmocka_unit_test(test_unknown_measurement),
         cmocka_unit_test(test_unsupported_section),
         cmocka_unit_test(test_bad_kind),
         cmocka_unit_test(test_not_object),
