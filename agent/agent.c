@@ -6,6 +6,7 @@
 #include "agent/pipeline.h"
 #include "agent/ring.h"
 #include "agent/settings.h"
+#include "exporters/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +281,7 @@ int agent_run(const char *config_path)
 
     agent_apply_logging(a);
     signal(SIGPIPE, SIG_IGN);
+    http_global_init(); /* before any thread exists */
 
     r = ring_init(&a->ring, (size_t)a->settings.osprey.ring_bytes);
     if (r != 0) {
@@ -293,6 +295,7 @@ int agent_run(const char *config_path)
         log_error(NULL, "cannot set up the pipeline: %s", strerror(-r));
         goto out_ring;
     }
+    pipeline_set_credentials_options(&a->pipeline, &a->settings.creds_opts);
     if (uv_loop_init(&a->collect_loop) != 0 || uv_loop_init(&a->export_loop) != 0) {
         log_error(NULL, "cannot create the event loops");
         goto out_pipeline;

@@ -217,6 +217,38 @@ static void on_handle_closed(uv_handle_t *h)
         p->on_done(p, p->on_done_data);
 }
 
+void pipeline_set_credentials_options(struct pipeline *p, const struct creds_options *o)
+{
+    p->creds_opts = o;
+}
+
+struct creds_provider *pipeline_credentials(struct pipeline *p)
+{
+    if (!p->creds) {
+        struct creds_options defaults = {0};
+        int r =
+            creds_provider_create(p->loop, p->creds_opts ? p->creds_opts : &defaults, &p->creds);
+        if (r != 0) {
+            log_error(NULL, "cannot create the AWS credentials provider: %s", strerror(-r));
+            p->creds = NULL;
+        }
+    }
+    return p->creds;
+}
+
+static void close_own_handles(struct pipeline *p)
+{
+    uv_close((uv_handle_t *)&p->wake, on_handle_closed);
+    uv_close((uv_handle_t *)&p->backstop, on_handle_closed);
+    uv_close((uv_handle_t *)&p->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&p->deadline, on_handle_closed);
+}
+
+static void on_creds_closed(void *data)
+{
+    close_own_handles(data);
+}
+
 static void on_exporter_stopped(struct exporter *e, void *data)
 {
     struct pipeline *p = data;
@@ -226,10 +258,13 @@ static void on_exporter_stopped(struct exporter *e, void *data)
     for (size_t i = 0; i < p->n_exporters; i++)
         if (p->exporters[i]->state != PLUGIN_STOPPED)
             return;
-    uv_close((uv_handle_t *)&p->wake, on_handle_closed);
-    uv_close((uv_handle_t *)&p->backstop, on_handle_closed);
-    uv_close((uv_handle_t *)&p->flush, on_handle_closed);
-    uv_close((uv_handle_t *)&p->deadline, on_handle_closed);
+    if (p->creds) {
+        struct creds_provider *c = p->creds;
+        p->creds = NULL;
+        creds_provider_close(c, on_creds_closed, p);
+        return;
+    }
+    close_own_handles(p);
 }
 
 static void pipeline_finish(struct pipeline *p)
@@ -289,6 +324,7 @@ static void pipeline_begin_stop(struct pipeline *p)
 {
     p->stopping = true;
     for (size_t i = 0; i < p->n_exporters; i++) {
+        p->exporters[i]->draining = true;
         int r = exporter_flush(p->exporters[i]);
         if (r != 0 && r != -EAGAIN)
             log_warn(p->exporters[i]->name, "final flush failed: %s", strerror(-r));

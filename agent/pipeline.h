@@ -28,6 +28,7 @@
 
 #include "agent/plugin.h"
 #include "agent/ring.h"
+#include "exporters/creds.h"
 #include "exporters/exporter.h"
 
 #define PIPELINE_DRAIN_BUDGET 4096
@@ -57,6 +58,11 @@ struct pipeline {
     void (*on_done)(struct pipeline *p, void *data);
     void *on_done_data;
 
+    /* AWS credentials, shared by every exporter that signs requests; created on first
+     * use, closed after the last exporter stopped. */
+    const struct creds_options *creds_opts;
+    struct creds_provider *creds;
+
     /* Acks: export loop -> collect loop. */
     struct ring acks;
     uv_async_t *ack_wake; /* the collect loop's async */
@@ -82,6 +88,11 @@ void pipeline_resume(struct pipeline *p);
 void pipeline_post_ack(struct pipeline *p, const struct delivery_ack *ack);
 /* Collect loop: next queued ack; false when none. */
 bool pipeline_take_ack(struct pipeline *p, struct delivery_ack *ret_ack);
+/* Before pipeline_start: the options of the shared credentials provider. */
+void pipeline_set_credentials_options(struct pipeline *p, const struct creds_options *o);
+/* Export loop: the shared credentials provider (created on first call), or NULL when it
+ * cannot be created. */
+struct creds_provider *pipeline_credentials(struct pipeline *p);
 /* Collect loop: true (once) when sources that paused may resume reading. */
 bool pipeline_take_space_freed(struct pipeline *p);
 void pipeline_release(struct pipeline *p);

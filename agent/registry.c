@@ -4,18 +4,23 @@
 
 extern const struct collector_type collector_cpu;
 extern const struct collector_type collector_mem;
+extern const struct collector_type collector_generate;
 extern const struct exporter_type exporter_file;
 extern const struct exporter_type exporter_stdout;
+extern const struct exporter_type exporter_cloudwatch_logs;
+extern const struct exporter_type exporter_cloudwatch;
+extern const struct exporter_type exporter_xray;
 
 const struct collector_type *const registry_collectors[] = {
     &collector_cpu,
     &collector_mem,
+    &collector_generate,
 };
 const size_t registry_n_collectors = sizeof(registry_collectors) / sizeof(registry_collectors[0]);
 
 const struct exporter_type *const registry_exporters[] = {
-    &exporter_file,
-    &exporter_stdout,
+    &exporter_file,       &exporter_stdout, &exporter_cloudwatch_logs,
+    &exporter_cloudwatch, &exporter_xray,
 };
 const size_t registry_n_exporters = sizeof(registry_exporters) / sizeof(registry_exporters[0]);
 

@@ -104,7 +104,7 @@ bool ring_commit_len(struct ring *r, size_t len)
     atomic_store_explicit(&r->head, new_head, memory_order_release);
 
     atomic_thread_fence(memory_order_seq_cst);
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     r->cached_tail = tail;
     uint64_t used_before = old_head - tail;
     uint64_t used_after = new_head - tail;
@@ -120,7 +120,11 @@ bool ring_commit(struct ring *r)
 
 void ring_request_space(struct ring *r)
 {
-    atomic_store_explicit(&r->space_requested, true, memory_order_seq_cst);
+    atomic_store_explicit(&r->space_requested, true, memory_order_relaxed);
+    /* Pairs with the fence in ring_take_space_request() (Dekker, as for the wake-up):
+     * either the consumer sees this request, or the producer's next ring_reserve() sees
+     * the tail the consumer stored before looking. */
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 const void *ring_peek(struct ring *r, size_t *ret_len)
@@ -155,6 +159,8 @@ void ring_consume(struct ring *r)
 
 bool ring_take_space_request(struct ring *r)
 {
+    /* Orders the caller's ring_consume() (tail store) before the load of the flag. */
+    atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load_explicit(&r->space_requested, memory_order_relaxed))
         return false;
     return atomic_exchange_explicit(&r->space_requested, false, memory_order_acq_rel);

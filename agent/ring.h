@@ -68,7 +68,9 @@ void *ring_reserve(struct ring *r, size_t len);
 bool ring_commit_len(struct ring *r, size_t len);
 /* Producer: publish the open reservation at its reserved length. */
 bool ring_commit(struct ring *r);
-/* Producer: ask the consumer to report when it has freed space (pause-the-source). */
+/* Producer: ask the consumer to report when it has freed space (pause-the-source).
+ * Retry ring_reserve() once after asking, before pausing: the consumer may have freed
+ * space just before it could see the request. */
 void ring_request_space(struct ring *r);
 
 /* Consumer: the oldest record, or NULL when the ring is empty. The pointer stays valid
@@ -76,7 +78,8 @@ void ring_request_space(struct ring *r);
 const void *ring_peek(struct ring *r, size_t *ret_len);
 /* Consumer: free the record returned by the last ring_peek(). */
 void ring_consume(struct ring *r);
-/* Consumer: true (once) when the producer asked for space since the last call. */
+/* Consumer: true (once) when the producer asked for space since the last call. Costs a
+ * full fence: call it once per drained batch, not per record. */
 bool ring_take_space_request(struct ring *r);
 
 size_t ring_used_bytes(const struct ring *r);

@@ -51,8 +51,8 @@ static const struct cfg_field agent_fields[] = {
      "accepted for compatibility; Osprey never sends usage data"},
     {"run_as_user", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
      "start Osprey as the wanted user instead (systemd User=, container USER)"},
-    {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "AWS credentials are not implemented in this build yet"},
+    {"credentials", CFG_JSON, offsetof(struct agent_section, credentials), NULL, 0, 0, NULL, 0,
+     "{\"role_arn\": ...}: assume this role with the credentials the chain finds"},
     {"aws_sdk_log_level", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
      "Osprey does not use the AWS SDK; use \"debug\": true"},
     {"user_agent", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED, "not configurable"},
@@ -100,9 +100,60 @@ static const struct cfg_field osprey_fields[] = {
     {"log_level", CFG_ENUM, offsetof(struct osprey_section, log_level), "info", 0, 0, log_levels, 0,
      "error, warn, info or debug (agent.debug/quiet override it)"},
     {"sinks", CFG_JSON, offsetof(struct osprey_section, sinks), NULL, 0, 0, NULL, 0,
-     "local destinations: {\"file\": {...}, \"stdout\": {...}}"},
+     "destinations: {\"file\": {...}, \"stdout\": {...}, \"cloudwatch_logs\": {...}}"},
+    {"generate", CFG_JSON, offsetof(struct osprey_section, generate), NULL, 0, 0, NULL, 0,
+     "generators of numbered test records (a list)"},
+    {"credentials", CFG_JSON, offsetof(struct osprey_section, credentials), NULL, 0, 0, NULL, 0,
+     "where the AWS credentials chain looks: profile, files, IMDS/ECS/STS endpoints"},
     CFG_END,
 };
+
+/* agent.credentials (the CloudWatch agent's key) */
+static const struct cfg_field agent_credentials_fields[] = {
+    {"role_arn", CFG_STRING, offsetof(struct credentials_section, role_arn), NULL, 0, 0, NULL, 0,
+     "role to assume (STS AssumeRole) with the credentials the chain finds"},
+    CFG_END,
+};
+
+/* osprey.credentials */
+static const struct cfg_field osprey_credentials_fields[] = {
+    {"role_session_name", CFG_STRING, offsetof(struct credentials_section, role_session_name),
+     "osprey", 0, 0, NULL, 0, "session name for AssumeRole"},
+    {"profile", CFG_STRING, offsetof(struct credentials_section, profile), NULL, 0, 0, NULL, 0,
+     "shared-file profile (default AWS_PROFILE, else \"default\")"},
+    {"shared_credentials_file", CFG_STRING,
+     offsetof(struct credentials_section, shared_credentials_file), NULL, 0, 0, NULL, 0,
+     "default AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials"},
+    {"shared_config_file", CFG_STRING, offsetof(struct credentials_section, shared_config_file),
+     NULL, 0, 0, NULL, 0, "default AWS_CONFIG_FILE, else ~/.aws/config"},
+    {"imds_endpoint", CFG_STRING, offsetof(struct credentials_section, imds_endpoint), NULL, 0, 0,
+     NULL, 0, "EC2 instance metadata (default http://169.254.169.254)"},
+    {"ecs_endpoint", CFG_STRING, offsetof(struct credentials_section, ecs_endpoint), NULL, 0, 0,
+     NULL, 0, "container credentials base (default http://169.254.170.2)"},
+    {"sts_endpoint", CFG_STRING, offsetof(struct credentials_section, sts_endpoint), NULL, 0, 0,
+     NULL, 0, "STS (default https://sts.<region>.amazonaws.com)"},
+    CFG_END,
+};
+
+static int bind_credentials(struct settings *s, struct cfg_errors *errs)
+{
+    int r1 = cfg_bind(&s->doc, s->agent.credentials, "agent/credentials",
+                      (struct cfg_binding[]){{agent_credentials_fields, &s->creds}}, 1, errs);
+    int r2 = cfg_bind(&s->doc, s->osprey.credentials, "osprey/credentials",
+                      (struct cfg_binding[]){{osprey_credentials_fields, &s->creds}}, 1, errs);
+    s->creds_opts = (struct creds_options){
+        .region = s->agent.region,
+        .role_arn = s->creds.role_arn,
+        .role_session_name = s->creds.role_session_name,
+        .profile = s->creds.profile,
+        .shared_credentials_file = s->creds.shared_credentials_file,
+        .shared_config_file = s->creds.shared_config_file,
+        .imds_endpoint = s->creds.imds_endpoint,
+        .ecs_endpoint = s->creds.ecs_endpoint,
+        .sts_endpoint = s->creds.sts_endpoint,
+    };
+    return r1 != 0 ? r1 : r2;
+}
 
 static int add_collector(struct settings *s, struct collector *c)
 {
@@ -140,6 +191,38 @@ static void supported_collectors(const char *prefix, char *out, size_t cap)
     }
 }
 
+/* The JSON value at a '/'-separated path (plain keys only), or NULL. */
+static json_t *doc_lookup(json_t *root, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", path);
+    json_t *node = root;
+    for (char *save = NULL, *part = strtok_r(buf, "/", &save); node && part;
+         part = strtok_r(NULL, "/", &save))
+        node = json_is_object(node) ? json_object_get(node, part) : NULL;
+    return node;
+}
+
+static int create_one_collector(struct settings *s, const struct collector_type *type,
+                                const char *name, const char *path, json_t *value,
+                                struct cfg_errors *errs)
+{
+    if (s->n_collectors >= SETTINGS_MAX_COLLECTORS) {
+        cfg_error_at(errs, &s->doc, path, true, "too many collectors (at most %d)",
+                     SETTINGS_MAX_COLLECTORS);
+        return -EINVAL;
+    }
+    struct plugin_cfg pc = {&s->doc, path, errs};
+    struct collector *c = NULL;
+    int r = collector_create(type, name, (uint16_t)s->n_collectors, &s->env, &pc, value, &c);
+    if (r == 0) {
+        r = add_collector(s, c);
+        if (r != 0)
+            collector_destroy(c);
+    }
+    return r;
+}
+
 static int create_metric_collectors(struct settings *s, struct cfg_errors *errs)
 {
     const char *prefix = "metrics/metrics_collected/";
@@ -171,24 +254,51 @@ static int create_metric_collectors(struct settings *s, struct cfg_errors *errs)
             ret = -EINVAL;
             continue;
         }
-        if (s->n_collectors >= SETTINGS_MAX_COLLECTORS) {
-            cfg_error_at(errs, &s->doc, path, true, "too many collectors (at most %d)",
-                         SETTINGS_MAX_COLLECTORS);
-            return -EINVAL;
-        }
-        struct plugin_cfg pc = {&s->doc, path, errs};
-        struct collector *c = NULL;
-        int r =
-            collector_create(type, type->name, (uint16_t)s->n_collectors, &s->env, &pc, value, &c);
-        if (r == 0) {
-            r = add_collector(s, c);
-            if (r != 0)
-                collector_destroy(c);
-        }
+        int r = create_one_collector(s, type, type->name, path, value, errs);
         if (r == -ENOMEM)
             return r;
         if (r != 0)
             ret = -EINVAL;
+    }
+    return ret;
+}
+
+/* Collectors configured outside metrics_collected (osprey.generate, and later the logs
+ * and traces sections). */
+static int create_other_collectors(struct settings *s, struct cfg_errors *errs)
+{
+    int ret = 0;
+    for (size_t i = 0; i < registry_n_collectors; i++) {
+        const struct collector_type *type = registry_collectors[i];
+        if (strncmp(type->config_path, "metrics/metrics_collected/", 26) == 0)
+            continue;
+        json_t *value = doc_lookup(s->doc.root, type->config_path);
+        if (!value)
+            continue;
+        if (!type->config_is_list) {
+            int r = create_one_collector(s, type, type->name, type->config_path, value, errs);
+            if (r == -ENOMEM)
+                return r;
+            if (r != 0)
+                ret = -EINVAL;
+            continue;
+        }
+        if (!json_is_array(value)) {
+            cfg_error_at(errs, &s->doc, type->config_path, false, "'%s' must be an array, got %s",
+                         type->config_path, cfg_json_type_name(value));
+            ret = -EINVAL;
+            continue;
+        }
+        for (size_t j = 0; j < json_array_size(value); j++) {
+            char path[1024], name[PLUGIN_NAME_MAX];
+            cfg_path_index(path, sizeof(path), type->config_path, j);
+            snprintf(name, sizeof(name), "%s[%zu]", type->name, j);
+            int r = create_one_collector(s, type, name, path, json_array_get(value, j), errs);
+            if (r == -ENOMEM)
+                return r;
+            if (r != 0)
+                ret = -EINVAL;
+        }
     }
     return ret;
 }
@@ -252,7 +362,7 @@ static int check_routes(struct settings *s, struct cfg_errors *errs)
         struct collector *c = s->collectors[i];
         c->n_consumers = 0;
         for (size_t j = 0; j < s->n_exporters; j++)
-            if (s->exporters[j]->kinds & c->type->kinds)
+            if (s->exporters[j]->kinds & c->kinds)
                 c->n_consumers++;
         if (c->n_consumers == 0) {
             cfg_error_at(errs, &s->doc, c->type->config_path, true,
@@ -317,8 +427,14 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     };
     if (ret != 0)
         return ret; /* plugin keys depend on sections that failed to bind */
+    r = bind_credentials(s, errs);
+    if (r != 0)
+        ret = r;
 
     r = create_metric_collectors(s, errs);
+    if (r != 0)
+        ret = r;
+    r = create_other_collectors(s, errs);
     if (r != 0)
         ret = r;
     r = create_sinks(s, errs);
@@ -367,6 +483,8 @@ void settings_release(struct settings *s)
     cfg_unbind(agent_fields, &s->agent);
     cfg_unbind(metrics_fields, &s->metrics);
     cfg_unbind(osprey_fields, &s->osprey);
+    cfg_unbind(agent_credentials_fields, &s->creds);
+    cfg_unbind(osprey_credentials_fields, &s->creds);
     cfg_doc_release(&s->doc);
     memset(s, 0, sizeof(*s));
 }

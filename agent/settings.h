@@ -19,13 +19,26 @@
 #include "agent/config.h"
 #include "agent/plugin.h"
 #include "collectors/collector.h"
+#include "exporters/creds.h"
 #include "exporters/exporter.h"
 
 #define SETTINGS_MAX_COLLECTORS 1024
 #define SETTINGS_MAX_EXPORTERS  64
 
+struct credentials_section {
+    char *role_arn;
+    char *role_session_name;
+    char *profile;
+    char *shared_credentials_file;
+    char *shared_config_file;
+    char *imds_endpoint;
+    char *ecs_endpoint;
+    char *sts_endpoint;
+};
+
 struct agent_section {
     uint64_t metrics_collection_interval_ns;
+    json_t *credentials;
     char *region;
     char *logfile;
     bool debug;
@@ -50,6 +63,8 @@ struct osprey_section {
     char *hostname;
     int log_level;
     json_t *sinks;
+    json_t *generate;
+    json_t *credentials;
 };
 
 struct settings {
@@ -58,6 +73,8 @@ struct settings {
     struct metrics_section metrics;
     struct osprey_section osprey;
     char hostname[256];
+    struct credentials_section creds;
+    struct creds_options creds_opts;
     struct plugin_env env;
     struct collector **collectors;
     size_t n_collectors;

@@ -210,6 +210,7 @@ int collector_create(const struct collector_type *type, const char *name, uint16
     c->env = env;
     c->cfg = *cfg;
     snprintf(c->name, sizeof(c->name), "%s", name);
+    c->kinds = type->kinds;
     if (type->ctx_size) {
         c->ctx = calloc(1, type->ctx_size);
         if (!c->ctx) {
@@ -371,9 +372,10 @@ static void emitted(struct collector *c, size_t bytes, bool wake)
         uv_async_send(c->out->wake);
 }
 
-int collector_emit_metric(struct collector *c, uint64_t ts_ns, const struct metric_point *p)
+int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
+                          const struct metric_point *p)
 {
-    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns};
+    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns, .cookie = cookie};
     size_t len = record_metric_size(p);
     if (len > ring_max_record(c->out->ring)) {
         selfstats_drop(&c->stats, DROP_TOO_LARGE, 1);
@@ -411,9 +413,10 @@ int collector_emit_log(struct collector *c, uint64_t ts_ns, uint64_t cookie,
     return 0;
 }
 
-int collector_emit_segment(struct collector *c, uint64_t ts_ns, const uint8_t *doc, size_t len)
+int collector_emit_segment(struct collector *c, uint64_t ts_ns, uint64_t cookie, const uint8_t *doc,
+                           size_t len)
 {
-    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns};
+    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns, .cookie = cookie};
     size_t total = record_segment_size(len);
     if (total > ring_max_record(c->out->ring)) {
         selfstats_drop(&c->stats, DROP_TOO_LARGE, 1);

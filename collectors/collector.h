@@ -86,6 +86,7 @@ struct collector {
     uint16_t id;
     enum plugin_state state;
     unsigned open_handles;
+    unsigned kinds;       /* what this instance emits: type->kinds unless init narrows it */
     unsigned n_consumers; /* exporters that receive this collector's kinds */
     const struct plugin_env *env;
     struct collect_output *out;
@@ -130,11 +131,14 @@ const struct metric_measurement *collector_metric_selected(const struct collecto
 void collector_metric_begin(const struct collector *c, struct metric_point *p, const char *field,
                             enum metric_unit default_unit, char *name_buf, size_t name_cap);
 
-int collector_emit_metric(struct collector *c, uint64_t ts_ns, const struct metric_point *p);
+int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
+                          const struct metric_point *p);
 int collector_emit_log(struct collector *c, uint64_t ts_ns, uint64_t cookie,
                        const struct log_event *ev);
-int collector_emit_segment(struct collector *c, uint64_t ts_ns, const uint8_t *doc, size_t len);
-/* Ask to be told (on_space) when the export side frees ring space. */
+int collector_emit_segment(struct collector *c, uint64_t ts_ns, uint64_t cookie, const uint8_t *doc,
+                           size_t len);
+/* Ask to be told (on_space) when the export side frees ring space. Try to emit once more
+ * after asking before pausing (see ring_request_space). */
 void collector_request_space(struct collector *c);
 
 #endif

@@ -158,7 +158,7 @@ static void cpu_emit_value(struct collector *c, struct cpu_emit *e, enum cpu_fie
                            sizeof(name));
     p.value = value;
     (void)metric_point_add_dim(&p, "cpu", cpu_name);
-    if (collector_emit_metric(c, e->ts_ns, &p) == -ENOSPC) {
+    if (collector_emit_metric(c, e->ts_ns, 0, &p) == -ENOSPC) {
         e->ring_full = true;
         e->dropped++;
     }

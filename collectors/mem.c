@@ -145,7 +145,7 @@ static void mem_scrape(struct collector *c)
                                percent ? METRIC_UNIT_PERCENT : METRIC_UNIT_BYTES, name,
                                sizeof(name));
         p.value = values[f];
-        if (collector_emit_metric(c, ts_ns, &p) == -ENOSPC)
+        if (collector_emit_metric(c, ts_ns, 0, &p) == -ENOSPC)
             dropped++;
     }
     selfstats_add(&c->stats.records_in, produced);

@@ -72,6 +72,7 @@ struct exporter {
     struct pipeline *pipeline;
     struct exporter_common common;
     struct selfstats stats;
+    bool draining;         /* shutdown: the next flush is the last, send everything */
     struct plugin_cfg cfg; /* only during bind and init */
     void (*on_stopped)(struct exporter *e, void *data);
     void *on_stopped_data;

@@ -16,7 +16,8 @@ SOURCE_DIR = os.environ.get("OSPREY_SOURCE_DIR", os.getcwd())
 class Agent:
     """An osprey process running a config written to a scratch directory."""
 
-    def __init__(self, config, workdir=None):
+    def __init__(self, config, workdir=None, env=None):
+        self.env = env
         self.workdir = workdir or tempfile.mkdtemp(prefix="osprey-it-")
         self.config_path = os.path.join(self.workdir, "osprey.json")
         with open(self.config_path, "w") as f:
@@ -28,7 +29,7 @@ class Agent:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [OSPREY_BIN, "--config", self.config_path],
-            cwd=self.workdir, stdout=subprocess.PIPE, stderr=self._log)
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=self._log, env=self.env)
         return self
 
     def log(self):

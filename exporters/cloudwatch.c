@@ -1,0 +1,487 @@
+/*
+ * cloudwatch: PutMetricData to CloudWatch (or a compatible endpoint), in the query
+ * protocol (the default: every CloudWatch endpoint and SDK model speaks it) or AWS JSON
+ * 1.0 (protocol = "json").
+ *
+ * DESIGN
+ * Points arrive interleaved across namespaces. Each namespace being filled owns one batch
+ * of a fixed pool (max_in_flight + max_open_namespaces); a point is taken into its
+ * namespace's batch by cw_metrics_encode, which packs and keeps the exact encoded size
+ * of the request. A batch is sealed when the next point would break a service limit —
+ * 1000 datums, 1,048,576 bytes of uncompressed body (max_request_bytes) — or when it is
+ * older than force_flush_interval, or at shutdown; sealing writes the body. Sealed
+ * batches go to the sender (aws.h: gzip at gzip_min_bytes, SigV4, retries) in FIFO
+ * order, at most max_in_flight at a time. When no batch is free the exporter answers
+ * -EAGAIN and the pipeline holds records in the ring until a batch completes.
+ *
+ * Packing (cw_metrics_encode.h): within a batch, single-value points with the same
+ * metric name, dimensions (same names, values and order), unit, storage resolution and
+ * timestamp period — floor(timestamp / resolution), i.e. the same second for
+ * high-resolution metrics and the same minute for standard ones — share one datum: the
+ * datum keeps its first point's timestamp, identical values add to a count, up to 150
+ * distinct values (Values + Counts); a datum of one value seen once goes as Value.
+ * CloudWatch stores a metric at its resolution, so points of the same period are
+ * aggregated together anyway: packing them keeps SampleCount, Sum, Minimum, Maximum and
+ * the percentiles exactly, and sends fewer bytes. Points of different periods are never
+ * merged (that would move a value to another minute). StatisticValues points are sent
+ * as StatisticValues, one datum each.
+ *
+ * Points CloudWatch would refuse are not sent (one bad datum fails the whole request):
+ * NaN/Inf, beyond +-2^360, text CloudWatch does not accept -> dropped as invalid; older
+ * than 14 days (minus a 1 h margin for retries) or more than 2 h (minus 5 min for clock
+ * skew) in the future -> dropped as rejected. A request the service still refuses
+ * (4xx validation) is counted as rejected and never retried; throttling (by error code,
+ * whatever the status: CloudWatch answers Throttling with HTTP 400) and 5xx are retried.
+ */
+#include "exporters/aws.h"
+#include "exporters/cw_metrics_encode.h"
+#include "exporters/exporter.h"
+
+#include "agent/clock.h"
+#include "agent/log.h"
+#include "agent/pipeline.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Points one batch holds at most (identical values pack into counts, so the datum and
+ * byte limits alone would not bound it). */
+#define CW_MAX_POINTS_PER_BATCH 1000000u
+
+#define CW_JSON_TARGET       "GraniteServiceVersion20100801.PutMetricData"
+#define CW_JSON_CONTENT_TYPE "application/x-amz-json-1.0"
+#define CW_FORM_CONTENT_TYPE "application/x-www-form-urlencoded; charset=utf-8"
+
+/* Indexes of `protocols`. */
+enum cw_protocol_choice { CW_PROTOCOL_QUERY = 0, CW_PROTOCOL_JSON = 1 };
+static const char *const protocols[] = {"query", "json", NULL};
+
+struct cw_config {
+    char *endpoint;
+    char *region;
+    int protocol;
+    uint64_t flush_interval_ns;
+    int64_t max_in_flight;
+    int64_t max_open_namespaces;
+    int64_t max_request_bytes;
+    bool gzip;
+    int64_t gzip_min_bytes;
+    int64_t max_attempts;
+    uint64_t retry_duration_ns;
+    uint64_t request_timeout_ns;
+    char *ca_file;
+    bool verify_tls;
+};
+
+enum cw_batch_state {
+    CW_FREE = 0,
+    CW_OPEN,
+    CW_SEALED, /* waiting for an in-flight slot */
+    CW_SENDING,
+};
+
+struct cw_batch {
+    struct aws_batch aws; /* first: the sender hands it back */
+    struct cw_exporter *owner;
+    enum cw_batch_state state;
+    struct cwm_batch enc;
+    uint64_t opened_ns;
+    struct cw_batch *next_sealed;
+};
+
+struct cw_exporter {
+    struct cw_config cfg;
+    struct exporter *e;
+    struct aws_sender sender;
+    bool sender_ready;
+    struct cw_batch *pool;
+    size_t n_pool;
+    struct cw_batch *sealed_head, *sealed_tail;
+    unsigned sending;
+    bool blocked;
+    struct log_complain drop_complain;
+};
+
+static const struct cfg_field cw_fields[] = {
+    {"endpoint", CFG_STRING, offsetof(struct cw_config, endpoint), NULL, 0, 0, NULL, 0,
+     "endpoint URL (default https://monitoring.<region>.amazonaws.com)"},
+    {"region", CFG_STRING, offsetof(struct cw_config, region), NULL, 0, 0, NULL, 0,
+     "region (default agent.region)"},
+    {"protocol", CFG_ENUM, offsetof(struct cw_config, protocol), "query", 0, 0, protocols, 0,
+     "query (form-encoded) or json (AWS JSON 1.0)"},
+    {"force_flush_interval", CFG_SECONDS, offsetof(struct cw_config, flush_interval_ns), "60", 0.05,
+     86400, NULL, 0, "longest time a point waits in a batch"},
+    {"max_in_flight", CFG_INT, offsetof(struct cw_config, max_in_flight), "4", 1, 64, NULL, 0,
+     "PutMetricData requests in flight at once"},
+    {"max_open_namespaces", CFG_INT, offsetof(struct cw_config, max_open_namespaces), "8", 1, 256,
+     NULL, 0, "namespaces batched at the same time"},
+    {"max_request_bytes", CFG_INT, offsetof(struct cw_config, max_request_bytes), "1048576", 16384,
+     CWM_MAX_BODY_BYTES, NULL, 0,
+     "largest uncompressed request body (CloudWatch's limit; lower for compatible endpoints)"},
+    {"gzip", CFG_BOOL, offsetof(struct cw_config, gzip), "true", 0, 0, NULL, 0,
+     "compress request bodies"},
+    {"gzip_min_bytes", CFG_INT, offsetof(struct cw_config, gzip_min_bytes), "10240", 0, 1 << 24,
+     NULL, 0, "compress bodies at least this large"},
+    {"max_attempts", CFG_INT, offsetof(struct cw_config, max_attempts), "0", 0, 1000, NULL, 0,
+     "attempts per batch before giving up (0 = no limit: retry_duration decides)"},
+    {"retry_duration", CFG_SECONDS, offsetof(struct cw_config, retry_duration_ns), "600", 1, 86400,
+     NULL, 0, "seconds a batch is retried before it is given up"},
+    {"request_timeout", CFG_SECONDS, offsetof(struct cw_config, request_timeout_ns), "30", 1, 600,
+     NULL, 0, "seconds per HTTP request"},
+    {"ca_file", CFG_STRING, offsetof(struct cw_config, ca_file), NULL, 0, 0, NULL, 0,
+     "CA bundle for TLS (default: the system's)"},
+    {"verify_tls", CFG_BOOL, offsetof(struct cw_config, verify_tls), "true", 0, 0, NULL, 0,
+     "verify the endpoint's certificate"},
+    CFG_END,
+};
+
+static const char *cw_region(const struct cw_exporter *x)
+{
+    return x->cfg.region ? x->cfg.region : x->e->env->region;
+}
+
+static int cw_init(struct exporter *e)
+{
+    struct cw_exporter *x = e->ctx;
+    x->e = e;
+    const char *region = cw_region(x);
+    struct aws_endpoint ep;
+    int r = aws_endpoint_resolve(x->cfg.endpoint, "monitoring", region, &ep);
+    if (r != 0) {
+        exporter_config_error(e, x->cfg.endpoint ? "endpoint" : NULL,
+                              r == -EINVAL && !x->cfg.endpoint
+                                  ? "no region: set agent.region or this sink's 'region'"
+                                  : "invalid endpoint");
+        return -EINVAL;
+    }
+    if (!region || !region[0]) {
+        exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
+        return -EINVAL;
+    }
+    x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_open_namespaces);
+    x->pool = calloc(x->n_pool, sizeof(*x->pool));
+    if (!x->pool)
+        return -ENOMEM;
+    enum cwm_protocol proto = x->cfg.protocol == CW_PROTOCOL_JSON ? CWM_JSON : CWM_QUERY;
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cw_batch *b = &x->pool[i];
+        b->owner = x;
+        r = cwm_batch_init(&b->enc, proto, (size_t)x->cfg.max_request_bytes, CWM_MAX_DATUMS);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- sealing and sending ------------------------------------------------------------ */
+
+static void batch_free(struct cw_batch *b)
+{
+    aws_batch_reset(&b->aws);
+    (void)cwm_batch_reset(&b->enc, "");
+    b->state = CW_FREE;
+}
+
+static void pump(struct cw_exporter *x)
+{
+    while (x->sealed_head && x->sending < (unsigned)x->cfg.max_in_flight && x->sender_ready) {
+        struct cw_batch *b = x->sealed_head;
+        x->sealed_head = b->next_sealed;
+        if (!x->sealed_head)
+            x->sealed_tail = NULL;
+        b->state = CW_SENDING;
+        x->sending++;
+        if (aws_sender_send(&x->sender, &b->aws) != 0) {
+            x->sending--;
+            selfstats_drop(&x->e->stats, DROP_SHUTDOWN, b->aws.records);
+            exporter_report_runs(x->e, &b->aws.runs, DELIVERY_GAVE_UP);
+            batch_free(b);
+        }
+    }
+}
+
+static void seal(struct cw_exporter *x, struct cw_batch *b)
+{
+    if (b->state != CW_OPEN)
+        return;
+    if (cwm_batch_datums(&b->enc) == 0) {
+        /* Opened for a point that then could not be taken: nothing to send. */
+        exporter_report_runs(x->e, &b->aws.runs, DELIVERY_REJECTED);
+        batch_free(b);
+        return;
+    }
+    buf_reset(&b->aws.body);
+    int r = cwm_batch_encode(&b->enc, &b->aws.body);
+    if (r != 0) {
+        /* Cannot happen within the caps (sizes are checked while adding); count it,
+         * never send a body that could break the limits. */
+        log_error(x->e->name, "cannot encode a batch of %u points for '%s': %s", b->aws.records,
+                  b->enc.namespace_, strerror(-r));
+        selfstats_add(&x->e->stats.errors, 1);
+        selfstats_drop(&x->e->stats, DROP_INVALID, b->aws.records);
+        exporter_report_runs(x->e, &b->aws.runs, DELIVERY_REJECTED);
+        batch_free(b);
+        return;
+    }
+    if (x->cfg.protocol == CW_PROTOCOL_JSON) {
+        b->aws.target = CW_JSON_TARGET;
+        b->aws.content_type = CW_JSON_CONTENT_TYPE;
+    } else {
+        b->aws.target = NULL;
+        b->aws.content_type = CW_FORM_CONTENT_TYPE;
+    }
+    snprintf(b->aws.path, sizeof(b->aws.path), "/");
+    b->state = CW_SEALED;
+    b->next_sealed = NULL;
+    if (x->sealed_tail)
+        x->sealed_tail->next_sealed = b;
+    else
+        x->sealed_head = b;
+    x->sealed_tail = b;
+    pump(x);
+}
+
+/* ---- sender callbacks --------------------------------------------------------------- */
+
+static void cw_done(void *user, struct aws_batch *ab, enum delivery_outcome outcome)
+{
+    struct cw_exporter *x = user;
+    struct cw_batch *b = (struct cw_batch *)ab;
+    x->sending--;
+    if (outcome == DELIVERY_ACCEPTED)
+        selfstats_add(&x->e->stats.records_out, b->aws.records);
+    exporter_report_runs(x->e, &b->aws.runs, outcome);
+    batch_free(b);
+    pump(x);
+    if (x->blocked) {
+        x->blocked = false;
+        exporter_ready(x->e);
+    }
+}
+
+/* ---- adding records ----------------------------------------------------------------- */
+
+static struct cw_batch *find_open(struct cw_exporter *x, const char *namespace_)
+{
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cw_batch *b = &x->pool[i];
+        if (b->state == CW_OPEN && strcmp(b->enc.namespace_, namespace_) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+static struct cw_batch *open_batch(struct cw_exporter *x, const char *namespace_)
+{
+    struct cw_batch *free_b = NULL, *oldest = NULL;
+    size_t open = 0;
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cw_batch *b = &x->pool[i];
+        if (b->state == CW_FREE && !free_b)
+            free_b = b;
+        if (b->state == CW_OPEN) {
+            open++;
+            if (!oldest || b->opened_ns < oldest->opened_ns)
+                oldest = b;
+        }
+    }
+    if (oldest && (!free_b || open >= (size_t)x->cfg.max_open_namespaces)) {
+        /* Too many namespaces at once: send the one that has waited longest. */
+        seal(x, oldest);
+        if (!free_b) {
+            /* Sealing an empty batch frees it. */
+            free_b = oldest->state == CW_FREE ? oldest : NULL;
+        }
+    }
+    if (!free_b)
+        return NULL;
+    if (cwm_batch_reset(&free_b->enc, namespace_) != 0)
+        return NULL;
+    aws_batch_reset(&free_b->aws);
+    free_b->state = CW_OPEN;
+    free_b->opened_ns = clock_monotonic_ns();
+    return free_b;
+}
+
+/* A batch for the point that can still take a record with this cookie. */
+static bool batch_can_take(struct cw_batch *b, const struct record_hdr *hdr)
+{
+    if (b->aws.records >= CW_MAX_POINTS_PER_BATCH)
+        return false;
+    if (b->aws.runs.n == DELIVERY_RUNS_MAX && hdr->cookie) {
+        struct delivery_runs probe = b->aws.runs;
+        if (delivery_runs_add(&probe, hdr) != 0)
+            return false;
+    }
+    return true;
+}
+
+static int cw_add(struct exporter *e, const struct record_view *v)
+{
+    struct cw_exporter *x = e->ctx;
+    const struct metric_point *p = &v->u.metric;
+    uint64_t now = clock_realtime_ns();
+    uint64_t ts = v->hdr.ts_ns ? v->hdr.ts_ns : now;
+
+    int r = cwm_point_check(p, ts, now);
+    if (r != 0) {
+        selfstats_add(&e->stats.records_in, 1);
+        selfstats_drop(&e->stats, r == -ERANGE ? DROP_REJECTED : DROP_INVALID, 1);
+        log_complain(&x->drop_complain, LOG_LEVEL_WARN, e->name,
+                     r == -ERANGE ? "point '%s' in '%s' is older than 14 days or more than 2 "
+                                    "hours in the future; CloudWatch would reject it, dropping"
+                                  : "point '%s' in '%s' has a value, unit, resolution or name "
+                                    "CloudWatch does not accept, dropping",
+                     p->name ? p->name : "", p->namespace_ ? p->namespace_ : "");
+        return -EINVAL;
+    }
+
+    struct cw_batch *b = find_open(x, p->namespace_);
+    if (b && !batch_can_take(b, &v->hdr)) {
+        seal(x, b);
+        b = NULL;
+    }
+    for (int round = 0; round < 2; round++) {
+        if (!b) {
+            b = open_batch(x, p->namespace_);
+            if (!b) {
+                x->blocked = true;
+                return -EAGAIN;
+            }
+        }
+        r = cwm_batch_add(&b->enc, p, ts);
+        if (r != -ENOSPC)
+            break;
+        /* Full: send it and start the namespace's next batch. */
+        seal(x, b);
+        b = NULL;
+    }
+    selfstats_add(&e->stats.records_in, 1);
+    if (r != 0) {
+        selfstats_drop(&e->stats, r == -E2BIG || r == -ENOSPC ? DROP_TOO_LARGE : DROP_INVALID, 1);
+        log_complain(&x->drop_complain, LOG_LEVEL_WARN, e->name,
+                     "cannot batch point '%s' in '%s': %s, dropping", p->name, p->namespace_,
+                     strerror(-r));
+        return -EINVAL;
+    }
+    b->aws.records++;
+    (void)delivery_runs_add(&b->aws.runs, &v->hdr);
+    return 0;
+}
+
+static int cw_flush(struct exporter *e)
+{
+    struct cw_exporter *x = e->ctx;
+    uint64_t now = clock_monotonic_ns();
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cw_batch *b = &x->pool[i];
+        if (b->state == CW_OPEN && (e->draining || now - b->opened_ns >= x->cfg.flush_interval_ns))
+            seal(x, b);
+    }
+    pump(x);
+    return 0;
+}
+
+static bool cw_idle(struct exporter *e)
+{
+    struct cw_exporter *x = e->ctx;
+    for (size_t i = 0; i < x->n_pool; i++)
+        if (x->pool[i].state != CW_FREE)
+            return false;
+    return true;
+}
+
+static void on_sender_closed(void *data)
+{
+    struct exporter *e = data;
+    exporter_handle_closed(e);
+}
+
+static int cw_start(struct exporter *e, uv_loop_t *loop)
+{
+    struct cw_exporter *x = e->ctx;
+    const char *region = cw_region(x);
+    bool json = x->cfg.protocol == CW_PROTOCOL_JSON;
+    struct aws_sender_options o = {
+        .service = "monitoring",
+        .region = region,
+        .protocol = json ? AWS_PROTOCOL_JSON : AWS_PROTOCOL_QUERY,
+        .gzip = x->cfg.gzip,
+        .gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes,
+        .max_attempts = (unsigned)x->cfg.max_attempts,
+        .retry_duration_ns = x->cfg.retry_duration_ns,
+        .request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS,
+        .creds = pipeline_credentials(e->pipeline),
+    };
+    /* CloudWatch is awsQueryCompatible: in JSON mode the SDKs announce it so errors
+     * carry the query error codes too (x-amzn-query-error). */
+    if (json)
+        o.extra_header = (struct http_header){"x-amzn-query-mode", "true"};
+    http_client_options_default(&o.http);
+    o.http.ca_file = x->cfg.ca_file;
+    o.http.verify_tls = x->cfg.verify_tls;
+    int r = aws_endpoint_resolve(x->cfg.endpoint, "monitoring", region, &o.endpoint);
+    if (r != 0)
+        return r;
+    if (!o.creds) {
+        log_error(e->name, "cannot set up AWS credentials");
+        return -ENOMEM;
+    }
+    struct aws_sender_callbacks cb = {.classify = NULL, .done = cw_done};
+    r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
+    if (r != 0)
+        return r;
+    for (size_t i = 0; i < x->n_pool; i++)
+        aws_batch_init(&x->sender, &x->pool[i].aws, (size_t)x->cfg.max_request_bytes);
+    x->sender_ready = true;
+    exporter_handle_opened(e);
+    log_info(e->name, "sending to %s (region %s, %s protocol)", o.endpoint.url, region,
+             protocols[x->cfg.protocol]);
+    return 0;
+}
+
+static void cw_stop(struct exporter *e)
+{
+    struct cw_exporter *x = e->ctx;
+    if (!x->sender_ready)
+        return;
+    /* Whatever was not delivered by the deadline is given up. */
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cw_batch *b = &x->pool[i];
+        if (b->state == CW_OPEN || b->state == CW_SEALED) {
+            selfstats_drop(&e->stats, DROP_SHUTDOWN, b->aws.records);
+            exporter_report_runs(e, &b->aws.runs, DELIVERY_GAVE_UP);
+            batch_free(b);
+        }
+    }
+    x->sealed_head = x->sealed_tail = NULL;
+    x->sender_ready = false;
+    aws_sender_close(&x->sender, on_sender_closed, e);
+}
+
+static void cw_destroy(struct exporter *e)
+{
+    struct cw_exporter *x = e->ctx;
+    for (size_t i = 0; x->pool && i < x->n_pool; i++) {
+        aws_batch_release(&x->pool[i].aws);
+        cwm_batch_release(&x->pool[i].enc);
+    }
+    free(x->pool);
+}
+
+const struct exporter_type exporter_cloudwatch = {
+    .name = "cloudwatch",
+    .help = "PutMetricData to CloudWatch (or a compatible endpoint)",
+    .kinds = RECORD_KIND_BIT(RECORD_METRIC),
+    .fields = cw_fields,
+    .ctx_size = sizeof(struct cw_exporter),
+    .init = cw_init,
+    .start = cw_start,
+    .add = cw_add,
+    .flush = cw_flush,
+    .idle = cw_idle,
+    .stop = cw_stop,
+    .destroy = cw_destroy,
+};

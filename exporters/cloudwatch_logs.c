@@ -1,0 +1,783 @@
+/*
+ * cloudwatch_logs: PutLogEvents to CloudWatch Logs (AWS JSON 1.1).
+ *
+ * DESIGN
+ * Records arrive interleaved across log streams. Each (group, stream) being filled owns
+ * one batch of a fixed pool; an event is appended to its stream's batch as a JSON
+ * fragment plus an index entry (timestamp, offset). A batch is sealed when the next
+ * event would break a service rule — 10,000 events, 1,048,576 bytes counted as UTF-8
+ * message bytes + 26 per event, a 24 h span — or when it is older than the flush
+ * interval, or at shutdown. Sealing sorts the index by timestamp (the service refuses a
+ * batch out of chronological order; a stable sort keeps equal timestamps in arrival
+ * order) and writes the request body. Sealed batches go to the sender (aws.h) in FIFO
+ * order, at most max_in_flight at a time. When no batch is free the exporter answers
+ * -EAGAIN and the pipeline holds records in the ring until a batch completes.
+ *
+ * Events the service would refuse anyway are handled before sending: older than 14 days
+ * or more than 2 h in the future -> dropped and counted as rejected; empty -> dropped
+ * (invalid); larger than the per-event limit -> truncated and counted. What the service
+ * still rejects (rejectedLogEventsInfo, e.g. older than the group's retention) is
+ * counted and logged; the batch itself is accepted and never retried for it.
+ *
+ * A missing stream or group (ResourceNotFoundException) is created — CreateLogStream,
+ * and when the group is missing too CreateLogGroup (+ PutRetentionPolicy when
+ * configured) — tolerating ResourceAlreadyExistsException, then the batch is resent.
+ */
+#include "exporters/aws.h"
+#include "exporters/exporter.h"
+
+#include "agent/clock.h"
+#include "agent/jsonw.h"
+#include "agent/log.h"
+#include "agent/pipeline.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CWL_MAX_EVENTS      10000u
+#define CWL_MAX_BATCH_BYTES 1048576u
+#define CWL_EVENT_OVERHEAD  26u
+#define CWL_MAX_EVENT_BYTES (CWL_MAX_BATCH_BYTES - CWL_EVENT_OVERHEAD)
+#define CWL_MAX_SPAN_MS     (24ull * 3600 * 1000)
+#define CWL_MAX_AGE_MS      (14ull * 24 * 3600 * 1000)
+#define CWL_MAX_FUTURE_MS   (2ull * 3600 * 1000)
+#define CWL_MAX_NAME        512u
+/* JSON text of a batch: escaping can grow a message up to 6x. */
+#define CWL_MAX_JSON_BYTES (8u << 20)
+
+static const char *const log_group_classes[] = {"", "STANDARD", "INFREQUENT_ACCESS", "DELIVERY",
+                                                NULL};
+
+struct cwl_config {
+    char *endpoint;
+    char *region;
+    int64_t max_in_flight;
+    int64_t max_open_streams;
+    uint64_t flush_interval_ns;
+    int64_t retention_in_days;
+    int log_group_class;
+    bool gzip;
+    int64_t gzip_min_bytes;
+    int64_t max_attempts;
+    uint64_t retry_duration_ns;
+    uint64_t request_timeout_ns;
+    char *ca_file;
+    bool verify_tls;
+};
+
+struct cwl_event_ref {
+    uint64_t ts_ms;
+    uint32_t off;
+    uint32_t len;
+};
+
+enum cwl_fix_step {
+    CWL_FIX_NONE = 0,
+    CWL_FIX_STREAM,
+    CWL_FIX_GROUP,
+    CWL_FIX_RETENTION,
+    CWL_FIX_STREAM_AFTER_GROUP,
+};
+
+enum cwl_batch_state {
+    CWL_FREE = 0,
+    CWL_OPEN,
+    CWL_SEALED, /* waiting for an in-flight slot */
+    CWL_SENDING,
+};
+
+struct cwl_batch {
+    struct aws_batch aws;
+    struct cwl_exporter *owner;
+    enum cwl_batch_state state;
+    char group[CWL_MAX_NAME + 1];
+    char stream[CWL_MAX_NAME + 1];
+    struct buf fragments;
+    struct cwl_event_ref *events;
+    uint32_t n_events;
+    uint64_t bytes; /* as the service counts them */
+    uint64_t min_ts_ms, max_ts_ms;
+    uint64_t opened_ns;
+    struct cwl_batch *next_sealed;
+    enum cwl_fix_step fix;
+};
+
+struct cwl_exporter {
+    struct cwl_config cfg;
+    struct exporter *e;
+    struct aws_sender sender;
+    bool sender_ready;
+    struct cwl_batch *pool;
+    size_t n_pool;
+    struct cwl_batch *sealed_head, *sealed_tail;
+    unsigned sending;
+    bool blocked;
+    uint64_t truncated;
+    struct log_complain reject_complain;
+    struct buf scratch;
+};
+
+static const struct cfg_field cwl_fields[] = {
+    {"endpoint", CFG_STRING, offsetof(struct cwl_config, endpoint), NULL, 0, 0, NULL, 0,
+     "endpoint URL (default https://logs.<region>.amazonaws.com)"},
+    {"region", CFG_STRING, offsetof(struct cwl_config, region), NULL, 0, 0, NULL, 0,
+     "region (default agent.region)"},
+    {"max_in_flight", CFG_INT, offsetof(struct cwl_config, max_in_flight), "4", 1, 64, NULL, 0,
+     "PutLogEvents requests in flight at once"},
+    {"max_open_streams", CFG_INT, offsetof(struct cwl_config, max_open_streams), "8", 1, 1024, NULL,
+     0, "log streams batched at the same time"},
+    {"force_flush_interval", CFG_SECONDS, offsetof(struct cwl_config, flush_interval_ns), "5", 0.05,
+     3600, NULL, 0, "longest time an event waits in a batch"},
+    {"retention_in_days", CFG_INT, offsetof(struct cwl_config, retention_in_days), "0", 0, 3653,
+     NULL, 0, "retention set on log groups Osprey creates (0 = never expire)"},
+    {"log_group_class", CFG_ENUM, offsetof(struct cwl_config, log_group_class), "", 0, 0,
+     log_group_classes, 0, "class of log groups Osprey creates"},
+    {"gzip", CFG_BOOL, offsetof(struct cwl_config, gzip), "true", 0, 0, NULL, 0,
+     "compress request bodies"},
+    {"gzip_min_bytes", CFG_INT, offsetof(struct cwl_config, gzip_min_bytes), "10240", 0, 1 << 24,
+     NULL, 0, "compress bodies at least this large"},
+    {"max_attempts", CFG_INT, offsetof(struct cwl_config, max_attempts), "0", 0, 1000, NULL, 0,
+     "attempts per batch before giving up (0 = no limit: retry_duration decides)"},
+    {"retry_duration", CFG_SECONDS, offsetof(struct cwl_config, retry_duration_ns), "600", 1, 86400,
+     NULL, 0, "seconds a batch is retried before it is given up"},
+    {"request_timeout", CFG_SECONDS, offsetof(struct cwl_config, request_timeout_ns), "30", 1, 600,
+     NULL, 0, "seconds per HTTP request"},
+    {"ca_file", CFG_STRING, offsetof(struct cwl_config, ca_file), NULL, 0, 0, NULL, 0,
+     "CA bundle for TLS (default: the system's)"},
+    {"verify_tls", CFG_BOOL, offsetof(struct cwl_config, verify_tls), "true", 0, 0, NULL, 0,
+     "verify the endpoint's certificate"},
+    CFG_END,
+};
+
+static const int retention_days[] = {1,   3,   5,   7,   14,   30,   60,   90,   120,  150,  180,
+                                     365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653};
+
+static bool valid_group_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CWL_MAX_NAME)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("._-/#", *s)))
+            return false;
+    return true;
+}
+
+static bool valid_stream_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= CWL_MAX_NAME && !strpbrk(s, ":*");
+}
+
+static int cwl_init(struct exporter *e)
+{
+    struct cwl_exporter *x = e->ctx;
+    x->e = e;
+    bool ok = x->cfg.retention_in_days == 0;
+    for (size_t i = 0; i < sizeof(retention_days) / sizeof(retention_days[0]); i++)
+        ok |= retention_days[i] == x->cfg.retention_in_days;
+    if (!ok) {
+        exporter_config_error(e, "retention_in_days",
+                              "%lld is not a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, "
+                              "30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, "
+                              "2557, 2922, 3288, 3653)",
+                              (long long)x->cfg.retention_in_days);
+        return -EINVAL;
+    }
+    const char *region = x->cfg.region ? x->cfg.region : e->env->region;
+    struct aws_endpoint ep;
+    int r = aws_endpoint_resolve(x->cfg.endpoint, "logs", region, &ep);
+    if (r != 0) {
+        exporter_config_error(e, x->cfg.endpoint ? "endpoint" : NULL,
+                              r == -EINVAL && !x->cfg.endpoint
+                                  ? "no region: set agent.region or this sink's 'region'"
+                                  : "invalid endpoint");
+        return -EINVAL;
+    }
+    if (!region || !region[0]) {
+        exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
+        return -EINVAL;
+    }
+    x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_open_streams);
+    x->pool = calloc(x->n_pool, sizeof(*x->pool));
+    if (!x->pool)
+        return -ENOMEM;
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cwl_batch *b = &x->pool[i];
+        b->owner = x;
+        buf_init(&b->fragments, CWL_MAX_JSON_BYTES);
+    }
+    buf_init(&x->scratch, CWL_MAX_EVENT_BYTES * 2);
+    return 0;
+}
+
+/* ---- sealing and sending ------------------------------------------------------------ */
+
+static int compare_events(const void *a, const void *b)
+{
+    const struct cwl_event_ref *x = a, *y = b;
+    if (x->ts_ms != y->ts_ms)
+        return x->ts_ms < y->ts_ms ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off; /* arrival order: stable */
+}
+
+static int build_body(struct cwl_batch *b)
+{
+    struct buf *body = &b->aws.body;
+    buf_reset(body);
+    qsort(b->events, b->n_events, sizeof(*b->events), compare_events);
+    int r = buf_append_str(body, "{\"logGroupName\":");
+    if (r == 0)
+        r = jsonw_cstring(body, b->group);
+    if (r == 0)
+        r = buf_append_str(body, ",\"logStreamName\":");
+    if (r == 0)
+        r = jsonw_cstring(body, b->stream);
+    if (r == 0)
+        r = buf_append_str(body, ",\"logEvents\":[");
+    for (uint32_t i = 0; r == 0 && i < b->n_events; i++) {
+        if (i)
+            r = buf_append(body, ",", 1);
+        if (r == 0)
+            r = buf_append(body, b->fragments.data + b->events[i].off, b->events[i].len);
+    }
+    if (r == 0)
+        r = buf_append_str(body, "]}");
+    return r;
+}
+
+static void pump(struct cwl_exporter *x);
+
+static void seal(struct cwl_exporter *x, struct cwl_batch *b)
+{
+    if (b->state != CWL_OPEN)
+        return;
+    if (build_body(b) != 0) {
+        /* Cannot happen within the caps (checked while adding); count, never hang. */
+        selfstats_drop(&x->e->stats, DROP_INVALID, b->n_events);
+        exporter_report_runs(x->e, &b->aws.runs, DELIVERY_REJECTED);
+        b->state = CWL_FREE;
+        return;
+    }
+    b->aws.records = b->n_events;
+    b->aws.target = "Logs_20140328.PutLogEvents";
+    b->aws.content_type = "application/x-amz-json-1.1";
+    snprintf(b->aws.path, sizeof(b->aws.path), "/");
+    b->state = CWL_SEALED;
+    b->next_sealed = NULL;
+    if (x->sealed_tail)
+        x->sealed_tail->next_sealed = b;
+    else
+        x->sealed_head = b;
+    x->sealed_tail = b;
+    pump(x);
+}
+
+static void pump(struct cwl_exporter *x)
+{
+    while (x->sealed_head && x->sending < (unsigned)x->cfg.max_in_flight && x->sender_ready) {
+        struct cwl_batch *b = x->sealed_head;
+        x->sealed_head = b->next_sealed;
+        if (!x->sealed_head)
+            x->sealed_tail = NULL;
+        b->state = CWL_SENDING;
+        b->fix = CWL_FIX_NONE;
+        x->sending++;
+        if (aws_sender_send(&x->sender, &b->aws) != 0) {
+            x->sending--;
+            selfstats_drop(&x->e->stats, DROP_SHUTDOWN, b->n_events);
+            exporter_report_runs(x->e, &b->aws.runs, DELIVERY_GAVE_UP);
+            b->state = CWL_FREE;
+        }
+    }
+}
+
+static void batch_free(struct cwl_batch *b)
+{
+    aws_batch_reset(&b->aws);
+    buf_reset(&b->fragments);
+    b->n_events = 0;
+    b->bytes = 0;
+    b->group[0] = b->stream[0] = '\0';
+    b->state = CWL_FREE;
+}
+
+/* A 200 answer that is not CloudWatch Logs' JSON did not come from the service (a proxy,
+ * a captive portal, a broken middlebox): nothing proves the events were stored, so the
+ * batch is sent again (at-least-once). Returns false for such an answer. */
+static bool count_rejected_events(struct cwl_exporter *x, struct cwl_batch *b,
+                                  const struct http_response *r)
+{
+    json_t *j = json_loadb((const char *)r->body, r->body_len, 0, NULL);
+    if (!json_is_object(j) || !strstr(r->content_type, "json")) {
+        selfstats_add(&x->e->stats.errors, 1);
+        log_complain(&x->reject_complain, LOG_LEVEL_WARN, x->e->name,
+                     "malformed PutLogEvents answer (HTTP 200, content type '%s', %zu bytes), "
+                     "sending the batch again",
+                     r->content_type, r->body_len);
+        if (j)
+            json_decref(j);
+        return false;
+    }
+    json_t *info = j ? json_object_get(j, "rejectedLogEventsInfo") : NULL;
+    if (json_is_object(info)) {
+        json_t *too_new = json_object_get(info, "tooNewLogEventStartIndex");
+        json_t *too_old = json_object_get(info, "tooOldLogEventEndIndex");
+        json_t *expired = json_object_get(info, "expiredLogEventEndIndex");
+        uint64_t old_end = 0, rejected = 0;
+        if (json_is_integer(too_old) && json_integer_value(too_old) > 0)
+            old_end = (uint64_t)json_integer_value(too_old);
+        if (json_is_integer(expired) && (uint64_t)json_integer_value(expired) > old_end)
+            old_end = (uint64_t)json_integer_value(expired);
+        if (old_end > b->n_events)
+            old_end = b->n_events;
+        rejected = old_end;
+        if (json_is_integer(too_new) && json_integer_value(too_new) >= 0 &&
+            (uint64_t)json_integer_value(too_new) < b->n_events)
+            rejected += b->n_events - (uint64_t)json_integer_value(too_new);
+        if (rejected > b->n_events)
+            rejected = b->n_events;
+        if (rejected) {
+            selfstats_drop(&x->e->stats, DROP_REJECTED, rejected);
+            log_complain(&x->reject_complain, LOG_LEVEL_WARN, x->e->name,
+                         "CloudWatch Logs rejected %llu of %u events for '%s'/'%s' (too old, too "
+                         "new or past retention), not retrying them",
+                         (unsigned long long)rejected, b->n_events, b->group, b->stream);
+        }
+    }
+    json_decref(j);
+    return true;
+}
+
+/* ---- creating missing groups and streams -------------------------------------------- */
+
+static void fix_step(struct cwl_batch *b);
+
+static void on_fix_answer(void *data, const struct http_response *r, const struct aws_error *err)
+{
+    struct cwl_batch *b = data;
+    char why[700];
+    bool ok = !r->error && r->status >= 200 && r->status < 300;
+    bool exists = strcmp(err->code, "ResourceAlreadyExistsException") == 0;
+    if (r->error)
+        snprintf(why, sizeof(why), "%s", r->error_text);
+    else
+        snprintf(why, sizeof(why), "HTTP %ld %s: %s", r->status, err->code, err->message);
+
+    switch (b->fix) {
+    case CWL_FIX_STREAM:
+        if (ok || exists) {
+            aws_batch_continue(&b->aws, AWS_VERDICT_RESEND, NULL);
+        } else if (strcmp(err->code, "ResourceNotFoundException") == 0) {
+            b->fix = CWL_FIX_GROUP;
+            fix_step(b);
+        } else {
+            aws_batch_continue(&b->aws, AWS_VERDICT_RETRY, why);
+        }
+        return;
+    case CWL_FIX_GROUP:
+        if (ok || exists) {
+            b->fix = ok && b->owner->cfg.retention_in_days ? CWL_FIX_RETENTION
+                                                           : CWL_FIX_STREAM_AFTER_GROUP;
+            fix_step(b);
+        } else {
+            aws_batch_continue(&b->aws,
+                               strcmp(err->code, "InvalidParameterException") == 0
+                                   ? AWS_VERDICT_REJECT
+                                   : AWS_VERDICT_RETRY,
+                               why);
+        }
+        return;
+    case CWL_FIX_RETENTION:
+        if (!ok)
+            log_warn(b->owner->e->name, "cannot set retention on '%s': %s, ignoring", b->group,
+                     why);
+        b->fix = CWL_FIX_STREAM_AFTER_GROUP;
+        fix_step(b);
+        return;
+    case CWL_FIX_STREAM_AFTER_GROUP:
+        if (ok || exists)
+            aws_batch_continue(&b->aws, AWS_VERDICT_RESEND, NULL);
+        else
+            aws_batch_continue(&b->aws, AWS_VERDICT_RETRY, why);
+        return;
+    case CWL_FIX_NONE:
+        return;
+    }
+}
+
+static void fix_step(struct cwl_batch *b)
+{
+    struct cwl_exporter *x = b->owner;
+    struct buf *s = &x->scratch;
+    const char *target = NULL;
+    buf_reset(s);
+    int r = buf_append_str(s, "{\"logGroupName\":");
+    if (r == 0)
+        r = jsonw_cstring(s, b->group);
+    switch (b->fix) {
+    case CWL_FIX_STREAM:
+    case CWL_FIX_STREAM_AFTER_GROUP:
+        target = "Logs_20140328.CreateLogStream";
+        if (r == 0)
+            r = buf_append_str(s, ",\"logStreamName\":");
+        if (r == 0)
+            r = jsonw_cstring(s, b->stream);
+        break;
+    case CWL_FIX_GROUP:
+        target = "Logs_20140328.CreateLogGroup";
+        if (r == 0 && x->cfg.log_group_class)
+            r = buf_printf(s, ",\"logGroupClass\":\"%s\"",
+                           log_group_classes[x->cfg.log_group_class]);
+        break;
+    case CWL_FIX_RETENTION:
+        target = "Logs_20140328.PutRetentionPolicy";
+        if (r == 0)
+            r = buf_printf(s, ",\"retentionInDays\":%lld", (long long)x->cfg.retention_in_days);
+        break;
+    case CWL_FIX_NONE:
+        return;
+    }
+    if (r == 0)
+        r = buf_append_str(s, "}");
+    if (r == 0)
+        r = aws_sender_call(&x->sender, "/", target, "application/x-amz-json-1.1", s->data, s->len,
+                            on_fix_answer, b);
+    if (r != 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "cannot call %s: %s", target, strerror(-r));
+        aws_batch_continue(&b->aws, AWS_VERDICT_RETRY, why);
+    }
+}
+
+/* ---- sender callbacks --------------------------------------------------------------- */
+
+static enum aws_verdict cwl_classify(void *user, struct aws_batch *ab,
+                                     const struct http_response *r, const struct aws_error *err)
+{
+    struct cwl_exporter *x = user;
+    struct cwl_batch *b = (struct cwl_batch *)ab;
+    if (r->error)
+        return AWS_VERDICT_DEFAULT;
+    if (r->status >= 200 && r->status < 300)
+        return count_rejected_events(x, b, r) ? AWS_VERDICT_OK : AWS_VERDICT_RETRY;
+    if (strcmp(err->code, "ResourceNotFoundException") == 0) {
+        b->fix = CWL_FIX_STREAM;
+        fix_step(b);
+        return AWS_VERDICT_HOLD;
+    }
+    if (strcmp(err->code, "DataAlreadyAcceptedException") == 0)
+        return AWS_VERDICT_OK;
+    if (strcmp(err->code, "InvalidSequenceTokenException") == 0)
+        return AWS_VERDICT_RESEND;
+    return AWS_VERDICT_DEFAULT;
+}
+
+static void cwl_done(void *user, struct aws_batch *ab, enum delivery_outcome outcome)
+{
+    struct cwl_exporter *x = user;
+    struct cwl_batch *b = (struct cwl_batch *)ab;
+    x->sending--;
+    if (outcome == DELIVERY_ACCEPTED) {
+        selfstats_add(&x->e->stats.records_out, b->n_events);
+    }
+    exporter_report_runs(x->e, &b->aws.runs, outcome);
+    batch_free(b);
+    pump(x);
+    if (x->blocked) {
+        x->blocked = false;
+        exporter_ready(x->e);
+    }
+}
+
+/* ---- adding records ----------------------------------------------------------------- */
+
+static struct cwl_batch *find_open(struct cwl_exporter *x, const char *group, const char *stream)
+{
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cwl_batch *b = &x->pool[i];
+        if (b->state == CWL_OPEN && strcmp(b->group, group) == 0 && strcmp(b->stream, stream) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+static struct cwl_batch *open_batch(struct cwl_exporter *x, const char *group, const char *stream)
+{
+    struct cwl_batch *free_b = NULL, *oldest = NULL;
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cwl_batch *b = &x->pool[i];
+        if (b->state == CWL_FREE && !free_b)
+            free_b = b;
+        if (b->state == CWL_OPEN && (!oldest || b->opened_ns < oldest->opened_ns))
+            oldest = b;
+    }
+    size_t open = 0;
+    for (size_t i = 0; i < x->n_pool; i++)
+        open += x->pool[i].state == CWL_OPEN;
+    if (oldest && (!free_b || open >= (size_t)x->cfg.max_open_streams)) {
+        /* Too many streams at once: send the one that has waited longest. */
+        seal(x, oldest);
+        if (!free_b)
+            return NULL;
+    }
+    if (!free_b)
+        return NULL;
+    if (!free_b->events) {
+        free_b->events = calloc(CWL_MAX_EVENTS, sizeof(*free_b->events));
+        if (!free_b->events)
+            return NULL;
+    }
+    snprintf(free_b->group, sizeof(free_b->group), "%s", group);
+    snprintf(free_b->stream, sizeof(free_b->stream), "%s", stream);
+    free_b->state = CWL_OPEN;
+    free_b->opened_ns = clock_monotonic_ns();
+    free_b->n_events = 0;
+    free_b->bytes = 0;
+    return free_b;
+}
+
+/* Longest prefix of s[0..len) that is at most max bytes and does not cut a UTF-8
+ * sequence. */
+static size_t utf8_prefix(const uint8_t *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && (s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+static int cwl_take(struct exporter *e, const struct record_view *v)
+{
+    struct cwl_exporter *x = e->ctx;
+    const struct log_event *ev = &v->u.log;
+
+    if (!valid_group_name(ev->group) || !valid_stream_name(ev->stream)) {
+        selfstats_drop(&e->stats, DROP_INVALID, 1);
+        log_complain(&x->reject_complain, LOG_LEVEL_ERROR, e->name,
+                     "invalid log group or stream name '%s'/'%s', dropping the event", ev->group,
+                     ev->stream);
+        return -EINVAL;
+    }
+    if (ev->message_len == 0) {
+        selfstats_drop(&e->stats, DROP_INVALID, 1);
+        return -EINVAL;
+    }
+    uint64_t ts_ms = v->hdr.ts_ns / NS_PER_MS;
+    uint64_t now_ms = clock_realtime_ns() / NS_PER_MS;
+    if (ts_ms + CWL_MAX_AGE_MS < now_ms || ts_ms > now_ms + CWL_MAX_FUTURE_MS) {
+        selfstats_drop(&e->stats, DROP_REJECTED, 1);
+        log_complain(&x->reject_complain, LOG_LEVEL_WARN, e->name,
+                     "event for '%s'/'%s' is older than 14 days or more than 2 hours in the "
+                     "future; CloudWatch Logs would reject it, dropping",
+                     ev->group, ev->stream);
+        return -EINVAL;
+    }
+
+    /* Encode the fragment first: its UTF-8 size (after repair) decides where it goes. */
+    size_t msg_len = ev->message_len;
+    bool truncated = false;
+    uint64_t utf8;
+    for (;;) {
+        buf_reset(&x->scratch);
+        size_t repaired = 0;
+        int r =
+            buf_printf(&x->scratch, "{\"timestamp\":%llu,\"message\":", (unsigned long long)ts_ms);
+        if (r == 0)
+            r = jsonw_string(&x->scratch, ev->message, msg_len, &repaired);
+        if (r == 0)
+            r = buf_append_str(&x->scratch, "}");
+        if (r != 0) {
+            selfstats_drop(&e->stats, DROP_INVALID, 1);
+            return -EINVAL;
+        }
+        /* Each repaired byte became U+FFFD, three bytes of UTF-8. */
+        utf8 = msg_len + 2 * repaired;
+        if (utf8 <= CWL_MAX_EVENT_BYTES)
+            break;
+        /* Over the per-event limit: keep what fits (the source should split long
+         * events; this is the last line of defence). */
+        size_t target = CWL_MAX_EVENT_BYTES - (size_t)(utf8 - msg_len);
+        msg_len = utf8_prefix(ev->message, msg_len, target < msg_len ? target : msg_len - 1);
+        truncated = true;
+    }
+    uint64_t size = utf8 + CWL_EVENT_OVERHEAD;
+
+    struct cwl_batch *b = find_open(x, ev->group, ev->stream);
+    if (b) {
+        uint64_t lo = ts_ms < b->min_ts_ms ? ts_ms : b->min_ts_ms;
+        uint64_t hi = ts_ms > b->max_ts_ms ? ts_ms : b->max_ts_ms;
+        if (b->n_events >= CWL_MAX_EVENTS || b->bytes + size > CWL_MAX_BATCH_BYTES ||
+            hi - lo >= CWL_MAX_SPAN_MS ||
+            b->fragments.len + x->scratch.len + b->n_events + 2048 > CWL_MAX_JSON_BYTES) {
+            seal(x, b);
+            b = NULL;
+        }
+    }
+    if (!b) {
+        b = open_batch(x, ev->group, ev->stream);
+        if (!b) {
+            x->blocked = true;
+            return -EAGAIN;
+        }
+        b->min_ts_ms = b->max_ts_ms = ts_ms;
+    }
+    if (b->aws.runs.n == DELIVERY_RUNS_MAX && v->hdr.cookie) {
+        struct delivery_runs probe = b->aws.runs;
+        if (delivery_runs_add(&probe, &v->hdr) != 0) {
+            seal(x, b);
+            b = open_batch(x, ev->group, ev->stream);
+            if (!b) {
+                x->blocked = true;
+                return -EAGAIN;
+            }
+            b->min_ts_ms = b->max_ts_ms = ts_ms;
+        }
+    }
+    uint32_t off = (uint32_t)b->fragments.len;
+    if (buf_append(&b->fragments, x->scratch.data, x->scratch.len) != 0) {
+        selfstats_drop(&e->stats, DROP_INVALID, 1);
+        return -EINVAL;
+    }
+    b->events[b->n_events++] = (struct cwl_event_ref){ts_ms, off, (uint32_t)x->scratch.len};
+    b->bytes += size;
+    if (ts_ms < b->min_ts_ms)
+        b->min_ts_ms = ts_ms;
+    if (ts_ms > b->max_ts_ms)
+        b->max_ts_ms = ts_ms;
+    (void)delivery_runs_add(&b->aws.runs, &v->hdr);
+    if (truncated) {
+        x->truncated++;
+        selfstats_add(&e->stats.errors, 1);
+        log_complain(&x->reject_complain, LOG_LEVEL_WARN, e->name,
+                     "an event for '%s'/'%s' was larger than %u bytes and was truncated", ev->group,
+                     ev->stream, CWL_MAX_EVENT_BYTES);
+    }
+    return 0;
+}
+
+static int cwl_add(struct exporter *e, const struct record_view *v)
+{
+    int r = cwl_take(e, v);
+    if (r != -EAGAIN) /* a refused record comes again: count it once, when taken or dropped */
+        selfstats_add(&e->stats.records_in, 1);
+    return r;
+}
+
+static int cwl_flush(struct exporter *e)
+{
+    struct cwl_exporter *x = e->ctx;
+    uint64_t now = clock_monotonic_ns();
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cwl_batch *b = &x->pool[i];
+        if (b->state == CWL_OPEN && (e->draining || now - b->opened_ns >= x->cfg.flush_interval_ns))
+            seal(x, b);
+    }
+    pump(x);
+    return 0;
+}
+
+static bool cwl_idle(struct exporter *e)
+{
+    struct cwl_exporter *x = e->ctx;
+    for (size_t i = 0; i < x->n_pool; i++)
+        if (x->pool[i].state != CWL_FREE)
+            return false;
+    return true;
+}
+
+static void on_sender_closed(void *data)
+{
+    struct exporter *e = data;
+    exporter_handle_closed(e);
+}
+
+static int cwl_start(struct exporter *e, uv_loop_t *loop)
+{
+    struct cwl_exporter *x = e->ctx;
+    const char *region = x->cfg.region ? x->cfg.region : e->env->region;
+    struct aws_sender_options o = {
+        .service = "logs",
+        .region = region,
+        .protocol = AWS_PROTOCOL_JSON,
+        .gzip = x->cfg.gzip,
+        .gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes,
+        .max_attempts = (unsigned)x->cfg.max_attempts,
+        .retry_duration_ns = x->cfg.retry_duration_ns,
+        .request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS,
+        .creds = pipeline_credentials(e->pipeline),
+    };
+    http_client_options_default(&o.http);
+    o.http.ca_file = x->cfg.ca_file;
+    o.http.verify_tls = x->cfg.verify_tls;
+    int r = aws_endpoint_resolve(x->cfg.endpoint, "logs", region, &o.endpoint);
+    if (r != 0)
+        return r;
+    if (!o.creds) {
+        log_error(e->name, "cannot set up AWS credentials");
+        return -ENOMEM;
+    }
+    struct aws_sender_callbacks cb = {.classify = cwl_classify, .done = cwl_done};
+    r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
+    if (r != 0)
+        return r;
+    for (size_t i = 0; i < x->n_pool; i++)
+        aws_batch_init(&x->sender, &x->pool[i].aws, CWL_MAX_JSON_BYTES);
+    x->sender_ready = true;
+    exporter_handle_opened(e);
+    log_info(e->name, "sending to %s (region %s)", o.endpoint.url, region);
+    return 0;
+}
+
+static void cwl_stop(struct exporter *e)
+{
+    struct cwl_exporter *x = e->ctx;
+    if (!x->sender_ready)
+        return;
+    /* Whatever was not delivered by the deadline is given up: unacknowledged records of
+     * durable sources are read again after a restart. */
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cwl_batch *b = &x->pool[i];
+        if (b->state == CWL_OPEN || b->state == CWL_SEALED) {
+            selfstats_drop(&e->stats, DROP_SHUTDOWN, b->n_events);
+            exporter_report_runs(e, &b->aws.runs, DELIVERY_GAVE_UP);
+            batch_free(b);
+        }
+    }
+    x->sealed_head = x->sealed_tail = NULL;
+    x->sender_ready = false;
+    aws_sender_close(&x->sender, on_sender_closed, e);
+}
+
+static void cwl_destroy(struct exporter *e)
+{
+    struct cwl_exporter *x = e->ctx;
+    for (size_t i = 0; x->pool && i < x->n_pool; i++) {
+        aws_batch_release(&x->pool[i].aws);
+        buf_release(&x->pool[i].fragments);
+        free(x->pool[i].events);
+    }
+    free(x->pool);
+    buf_release(&x->scratch);
+}
+
+const struct exporter_type exporter_cloudwatch_logs = {
+    .name = "cloudwatch_logs",
+    .help = "PutLogEvents to CloudWatch Logs (or a compatible endpoint)",
+    .kinds = RECORD_KIND_BIT(RECORD_LOG),
+    .fields = cwl_fields,
+    .ctx_size = sizeof(struct cwl_exporter),
+    .init = cwl_init,
+    .start = cwl_start,
+    .add = cwl_add,
+    .flush = cwl_flush,
+    .idle = cwl_idle,
+    .stop = cwl_stop,
+    .destroy = cwl_destroy,
+};
