@@ -593,6 +593,7 @@ void aws_sender_close(struct aws_sender *s, void (*on_closed)(void *data), void 
     for (struct aws_batch *b = s->batches; b; b = b->next_registered) {
         if (b->in_use && b->waiting_creds) {
             b->waiting_creds = false;
+            (void)creds_wait_cancel(s->opts.creds, on_creds_ready, b);
             selfstats_drop(&s->exporter->stats, DROP_SHUTDOWN, b->records);
             finish(b, DELIVERY_GAVE_UP);
         } else if (b->in_use && uv_is_active((uv_handle_t *)&b->retry_timer)) {

@@ -1335,7 +1335,8 @@ static void fetch_succeed(struct creds_provider *p)
 {
     struct aws_credentials *c = p->work;
     p->work = NULL;
-    c->source = p->plan.n_steps ? "assume-role" : p->plan.base_source;
+    bool assumed = p->plan.n_steps > 0;
+    c->source = assumed ? "assume-role" : p->plan.base_source;
     enum creds_src src = p->plan_src;
     bool same = p->current && strcmp(p->current->access_key_id, c->access_key_id) == 0;
     bool first = p->locked == SRC_NONE;
@@ -1355,8 +1356,9 @@ static void fetch_succeed(struct creds_provider *p)
         log_complain_clear(&p->complain, COMPONENT, "AWS credentials from %s work again",
                            src_name(src));
     if (first || !same)
-        log_info(COMPONENT, "%s AWS credentials from %s (%s, access key %s), %s",
-                 first ? "using" : "refreshed", src_name(src), c->source, c->access_key_id, expiry);
+        log_info(COMPONENT, "%s AWS credentials from %s%s (access key %s), %s",
+                 first ? "using" : "refreshed", src_name(src), assumed ? " + AssumeRole" : "",
+                 c->access_key_id, expiry);
     else
         log_debug(COMPONENT, "AWS credentials from %s unchanged (access key %s), %s", src_name(src),
                   c->access_key_id, expiry);

@@ -65,7 +65,7 @@ int cwm_form_append(struct buf *b, const void *s, size_t len)
     static const char hex[] = "0123456789ABCDEF";
     const uint8_t *p = s;
     size_t need = cwm_form_encoded_len(s, len);
-    int r = buf_reserve(b, need + 1);
+    int r = buf_reserve(b, need); /* also makes room for the NUL buf_advance writes */
     if (r != 0)
         return r;
     char *out = (char *)b->data + b->len;
@@ -78,7 +78,6 @@ int cwm_form_append(struct buf *b, const void *s, size_t len)
             *out++ = hex[p[i] & 15];
         }
     }
-    *out = '\0';
     buf_advance(b, need);
     return 0;
 }

@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cwm_batch_init(&b, proto, max_bytes, max_datums) != 0)
         return 0;
     struct buf out;
-    buf_init(&out, 2 * max_bytes + 4096);
+    buf_init(&out, b.max_bytes); /* exactly the limit, as the request body buffer */
     char ns[32];
     take_string(&r, ns, sizeof(ns));
     if (cwm_batch_reset(&b, ns) != 0)
