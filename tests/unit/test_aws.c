@@ -157,8 +157,8 @@ static void test_gzip_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_endpoints),      cmocka_unit_test(test_error_parsing),
-        cmocka_unit_test(test_classification), cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test(test_endpoints),       cmocka_unit_test(test_error_parsing),
+        cmocka_unit_test(test_classification),  cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_gzip_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

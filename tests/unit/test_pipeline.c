@@ -178,7 +178,7 @@ static int emit_log(struct fixture *f, uint64_t cookie)
 static int emit_metric(struct fixture *f)
 {
     struct metric_point p = {.namespace_ = "N", .name = "m", .value = 1};
-    return collector_emit_metric(f->source, clock_realtime_ns(), &p);
+    return collector_emit_metric(f->source, clock_realtime_ns(), 0, &p);
 }
 
 static struct capture *cap(struct exporter *e)
