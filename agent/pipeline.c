@@ -155,6 +155,16 @@ static bool pipeline_route(struct pipeline *p, const struct record_view *v)
         int r = exporter_add(e, v);
         if (r == -EAGAIN)
             return false;
+        if (r != 0 && v->hdr.cookie) {
+            /* Refused for good (and counted by the exporter): the source hears it now. */
+            struct delivery_ack ack = {.source = v->hdr.source,
+                                       .exporter = e->id,
+                                       .records = 1,
+                                       .cookie_first = v->hdr.cookie,
+                                       .cookie_last = v->hdr.cookie,
+                                       .outcome = DELIVERY_REJECTED};
+            pipeline_post_ack(p, &ack);
+        }
         p->taken_mask |= bit;
     }
     if (!routed)

@@ -71,8 +71,8 @@ static const struct cfg_field metrics_fields[] = {
      "(per-plugin append_dimensions with literal values work)"},
     {"aggregation_dimensions", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
      "not implemented in this build yet"},
-    {"endpoint_override", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "CloudWatch export is not implemented in this build yet"},
+    {"endpoint_override", CFG_STRING, offsetof(struct metrics_section, endpoint_override), NULL, 0,
+     0, NULL, 0, "CloudWatch endpoint (a compatible endpoint, a VPC endpoint)"},
     {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
      "AWS credentials are not implemented in this build yet"},
     {"metrics_destinations", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
@@ -303,11 +303,57 @@ static int create_other_collectors(struct settings *s, struct cfg_errors *errs)
     return ret;
 }
 
+static int create_sink(struct settings *s, const struct exporter_type *type, const char *path,
+                       const json_t *config, struct cfg_errors *errs)
+{
+    if (s->n_exporters >= SETTINGS_MAX_EXPORTERS) {
+        cfg_error_at(errs, &s->doc, path, true, "too many sinks (at most %d)",
+                     SETTINGS_MAX_EXPORTERS);
+        return -EINVAL;
+    }
+    struct plugin_cfg pc = {&s->doc, path, errs};
+    struct exporter *e = NULL;
+    int r = exporter_create(type, type->name, (uint16_t)s->n_exporters, &s->env, &pc, config, &e);
+    if (r == 0) {
+        r = add_exporter(s, e);
+        if (r != 0)
+            exporter_destroy(e);
+    }
+    return r;
+}
+
+/* The CloudWatch agent's own keys for the cloudwatch sink (metrics.endpoint_override,
+ * metrics.force_flush_interval), added to its configuration unless it sets them itself.
+ * Returns a new reference. */
+static json_t *cloudwatch_sink_config(struct settings *s, const json_t *config)
+{
+    json_t *merged = config ? json_deep_copy(config) : json_object();
+    if (!merged || !json_is_object(merged))
+        return merged;
+    if (s->metrics.endpoint_override && !json_object_get(merged, "endpoint"))
+        json_object_set_new(merged, "endpoint", json_string(s->metrics.endpoint_override));
+    if (!json_object_get(merged, "force_flush_interval"))
+        json_object_set_new(merged, "force_flush_interval",
+                            json_real((double)s->metrics.force_flush_interval_ns / 1e9));
+    return merged;
+}
+
+/* osprey.sinks lists the destinations. Without it, Osprey does what the CloudWatch agent
+ * does: collected metrics go to CloudWatch. */
 static int create_sinks(struct settings *s, struct cfg_errors *errs)
 {
     json_t *sinks = s->osprey.sinks;
-    if (!sinks)
+    if (!sinks) {
+        if (s->metrics.metrics_collected && json_object_size(s->metrics.metrics_collected)) {
+            const struct exporter_type *type = registry_find_exporter("cloudwatch");
+            json_t *config = cloudwatch_sink_config(s, NULL);
+            int r = type && config ? create_sink(s, type, "metrics", config, errs) : -ENOMEM;
+            if (config)
+                json_decref(config);
+            return r;
+        }
         return 0;
+    }
     if (!json_is_object(sinks)) {
         cfg_error_at(errs, &s->doc, "osprey/sinks", false, "'sinks' must be an object, got %s",
                      cfg_json_type_name(sinks));
@@ -332,20 +378,12 @@ static int create_sinks(struct settings *s, struct cfg_errors *errs)
             ret = -EINVAL;
             continue;
         }
-        if (s->n_exporters >= SETTINGS_MAX_EXPORTERS) {
-            cfg_error_at(errs, &s->doc, path, true, "too many sinks (at most %d)",
-                         SETTINGS_MAX_EXPORTERS);
-            return -EINVAL;
-        }
-        struct plugin_cfg pc = {&s->doc, path, errs};
-        struct exporter *e = NULL;
-        int r =
-            exporter_create(type, type->name, (uint16_t)s->n_exporters, &s->env, &pc, value, &e);
-        if (r == 0) {
-            r = add_exporter(s, e);
-            if (r != 0)
-                exporter_destroy(e);
-        }
+        json_t *config = strcmp(key, "cloudwatch") == 0 && json_is_object(value)
+                             ? cloudwatch_sink_config(s, value)
+                             : json_incref(value);
+        int r = config ? create_sink(s, type, path, config, errs) : -ENOMEM;
+        if (config)
+            json_decref(config);
         if (r == -ENOMEM)
             return r;
         if (r != 0)

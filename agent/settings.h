@@ -49,6 +49,7 @@ struct agent_section {
 
 struct metrics_section {
     char *namespace_;
+    char *endpoint_override;
     uint64_t force_flush_interval_ns;
     json_t *metrics_collected;
 };

@@ -12,7 +12,8 @@
  * - add: take one record. 0 = taken (buffered or written); -EAGAIN = full, offer it again
  *   after the exporter calls exporter_ready() (the core stops draining the ring, which is
  *   how backpressure reaches the sources); any other negative value = not taken and
- *   already counted under a drop reason by the exporter.
+ *   already counted under a drop reason by the exporter (the core then reports the record
+ *   to its source as DELIVERY_REJECTED).
  * - flush: seal and send what is buffered (flush timer, shutdown). idle: true when
  *   nothing is buffered or in flight (shutdown waits for it up to the deadline).
  * - Outcomes: for records that carry a cookie, the exporter records them with

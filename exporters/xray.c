@@ -176,15 +176,6 @@ static void report_batch(struct xray_exporter *x, struct xray_batch *b,
     exporter_report_runs(x->e, rejected, DELIVERY_REJECTED);
 }
 
-/* A record dropped before it joined a batch: its fate is known now. */
-static void report_one(struct xray_exporter *x, const struct record_hdr *hdr)
-{
-    struct delivery_runs *runs = &x->runs[1];
-    delivery_runs_init(runs);
-    (void)delivery_runs_add(runs, hdr);
-    exporter_report_runs(x->e, runs, DELIVERY_REJECTED);
-}
-
 /* ---- sealing and sending ------------------------------------------------------------ */
 
 static void batch_free(struct xray_batch *b)
@@ -376,8 +367,7 @@ static int drop_record(struct xray_exporter *x, const struct record_view *v,
                        enum selfstats_drop reason, int err)
 {
     selfstats_add(&x->e->stats.records_in, 1);
-    selfstats_drop(&x->e->stats, reason, 1);
-    report_one(x, &v->hdr);
+    selfstats_drop(&x->e->stats, reason, 1); /* the pipeline reports it to the source */
     if (reason == DROP_TOO_LARGE)
         log_complain(&x->drop_complain, LOG_LEVEL_WARN, x->e->name,
                      "segment document of %u bytes is larger than X-Ray's %u-byte limit, "

@@ -326,6 +326,7 @@ class CloudWatchHostMetrics(unittest.TestCase):
         cls.endpoint.stop()
 
     def setUp(self):
+        self.endpoint.post("reset", {})  # what an earlier test left would satisfy wait_for
         self.agent = None
 
     def tearDown(self):
@@ -405,6 +406,34 @@ class CloudWatchHostMetrics(unittest.TestCase):
         self.assertEqual(set(values("MemAvail")), {60.0})
         self.assertEqual(by_name["MemAvail"][0][0]["unit"], "Percent")
         self.assertNotIn("mem_available_percent", by_name)
+
+    def test_cloudwatch_agent_config_without_sinks(self):
+        """A plain CloudWatch agent config (no osprey.sinks) publishes to CloudWatch, at
+        metrics.endpoint_override, flushing every metrics.force_flush_interval."""
+        workdir = tempfile.mkdtemp(prefix="osprey-cwa-")
+        proc_root = os.path.join(workdir, "proc")
+        os.mkdir(proc_root)
+        harness.write_atomic(os.path.join(proc_root, "stat"), STAT_1)
+        harness.write_atomic(os.path.join(proc_root, "meminfo"), MEMINFO)
+        cfg = {
+            "agent": {"metrics_collection_interval": 1, "region": REGION},
+            "metrics": {
+                "namespace": "MyApp",
+                "endpoint_override": self.endpoint.url,
+                "force_flush_interval": 1,
+                "metrics_collected": {"mem": {"measurement": ["mem_used_percent"]}},
+            },
+            "osprey": {"proc_root": proc_root, "hostname": HOST,
+                       "state_dir": os.path.join(workdir, "state")},
+        }
+        self.agent = harness.Agent(cfg, workdir, env=agent_env()).start()
+        got = self.wait_for(lambda m: any(x["metric_name"] == "mem_used_percent" for x in m))
+        code, _ = self.agent.stop(signal.SIGTERM)
+        self.assertEqual(code, 0, self.agent.log())
+        self.assertEqual({m["namespace"] for m in got}, {"MyApp"})
+        used = [v for v, _ in expand([m for m in got if m["metric_name"] == "mem_used_percent"])]
+        self.assertTrue(used)
+        self.assertTrue(all(abs(v - 45.0) < 1e-9 for v in used), used)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,24 @@ static void test_valid_minimal(void **state)
     cfg_errors_release(&errs);
 }
 
+static void test_cloudwatch_agent_config_sends_to_cloudwatch(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct cfg_errors errs;
+    cfg_errors_init(&errs);
+    int r = settings_load(&s, CONFIG_DIR "valid_cwagent.json", &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    /* No osprey.sinks: like the CloudWatch agent, metrics go to CloudWatch. */
+    assert_int_equal(s.n_exporters, 1);
+    assert_string_equal(s.exporters[0]->type->name, "cloudwatch");
+    assert_string_equal(s.metrics.endpoint_override, "http://127.0.0.1:9");
+    assert_int_equal(s.collectors[0]->n_consumers, 1);
+    settings_release(&s);
+    cfg_errors_release(&errs);
+}
+
 static void test_default_local_config(void **state)
 {
     (void)state;
@@ -329,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_every_error_reported),
         cmocka_unit_test(test_valid_minimal),
         cmocka_unit_test(test_default_local_config),
+        cmocka_unit_test(test_cloudwatch_agent_config_sends_to_cloudwatch),
         cmocka_unit_test(test_bind_values_and_defaults),
         cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_path_escaping),
