@@ -72,6 +72,14 @@ struct cwl_event_ref {
     uint64_t ts_ms;
     uint32_t off;
     uint32_t len;
+    uint32_t seq; /* arrival order: index into cwl_batch.sources */
+};
+
+/* Where an event came from, in arrival order, for per-record outcomes. */
+struct cwl_event_source {
+    uint64_t cookie;
+    uint16_t source;
+    bool rejected; /* refused by the service (rejectedLogEventsInfo) */
 };
 
 enum cwl_fix_step {
@@ -97,7 +105,9 @@ struct cwl_batch {
     char stream[CWL_MAX_NAME + 1];
     struct buf fragments;
     struct cwl_event_ref *events;
+    struct cwl_event_source *sources;
     uint32_t n_events;
+    uint32_t n_rejected;
     uint64_t bytes; /* as the service counts them */
     uint64_t min_ts_ms, max_ts_ms;
     uint64_t opened_ns;
@@ -301,6 +311,7 @@ static void batch_free(struct cwl_batch *b)
     aws_batch_reset(&b->aws);
     buf_reset(&b->fragments);
     b->n_events = 0;
+    b->n_rejected = 0;
     b->bytes = 0;
     b->group[0] = b->stream[0] = '\0';
     b->state = CWL_FREE;
@@ -341,6 +352,14 @@ static bool count_rejected_events(struct cwl_exporter *x, struct cwl_batch *b,
             rejected += b->n_events - (uint64_t)json_integer_value(too_new);
         if (rejected > b->n_events)
             rejected = b->n_events;
+        /* The indices refer to the batch as sent, i.e. sorted: mark those events. */
+        uint64_t new_start = b->n_events - (rejected - old_end);
+        b->n_rejected = 0;
+        for (uint32_t i = 0; i < b->n_events; i++) {
+            bool refused = i < old_end || i >= new_start;
+            b->sources[b->events[i].seq].rejected = refused;
+            b->n_rejected += refused;
+        }
         if (rejected) {
             selfstats_drop(&x->e->stats, DROP_REJECTED, rejected);
             log_complain(&x->reject_complain, LOG_LEVEL_WARN, x->e->name,
@@ -482,10 +501,18 @@ static void cwl_done(void *user, struct aws_batch *ab, enum delivery_outcome out
     struct cwl_exporter *x = user;
     struct cwl_batch *b = (struct cwl_batch *)ab;
     x->sending--;
-    if (outcome == DELIVERY_ACCEPTED) {
-        selfstats_add(&x->e->stats.records_out, b->n_events);
+    if (outcome == DELIVERY_ACCEPTED)
+        selfstats_add(&x->e->stats.records_out, b->n_events - b->n_rejected);
+    if (outcome == DELIVERY_ACCEPTED && b->n_rejected) {
+        struct delivery_ack cur = {0};
+        for (uint32_t i = 0; i < b->n_events; i++)
+            delivery_stretch_add(x->e, &cur, b->sources[i].source, b->sources[i].cookie,
+                                 b->sources[i].rejected ? DELIVERY_REJECTED : DELIVERY_ACCEPTED);
+        delivery_stretch_end(x->e, &cur);
+        delivery_runs_init(&b->aws.runs);
+    } else {
+        exporter_report_runs(x->e, &b->aws.runs, outcome);
     }
-    exporter_report_runs(x->e, &b->aws.runs, outcome);
     batch_free(b);
     pump(x);
     if (x->blocked) {
@@ -529,7 +556,8 @@ static struct cwl_batch *open_batch(struct cwl_exporter *x, const char *group, c
         return NULL;
     if (!free_b->events) {
         free_b->events = calloc(CWL_MAX_EVENTS, sizeof(*free_b->events));
-        if (!free_b->events)
+        free_b->sources = calloc(CWL_MAX_EVENTS, sizeof(*free_b->sources));
+        if (!free_b->events || !free_b->sources)
             return NULL;
     }
     snprintf(free_b->group, sizeof(free_b->group), "%s", group);
@@ -645,7 +673,10 @@ static int cwl_take(struct exporter *e, const struct record_view *v)
         selfstats_drop(&e->stats, DROP_INVALID, 1);
         return -EINVAL;
     }
-    b->events[b->n_events++] = (struct cwl_event_ref){ts_ms, off, (uint32_t)x->scratch.len};
+    b->sources[b->n_events] = (struct cwl_event_source){v->hdr.cookie, v->hdr.source, false};
+    b->events[b->n_events] =
+        (struct cwl_event_ref){ts_ms, off, (uint32_t)x->scratch.len, b->n_events};
+    b->n_events++;
     b->bytes += size;
     if (ts_ms < b->min_ts_ms)
         b->min_ts_ms = ts_ms;
@@ -762,6 +793,7 @@ static void cwl_destroy(struct exporter *e)
         aws_batch_release(&x->pool[i].aws);
         buf_release(&x->pool[i].fragments);
         free(x->pool[i].events);
+        free(x->pool[i].sources);
     }
     free(x->pool);
     buf_release(&x->scratch);

@@ -193,13 +193,12 @@ int delivery_runs_add(struct delivery_runs *runs, const struct record_hdr *hdr)
 {
     if (hdr->cookie == 0)
         return 0;
-    for (size_t i = runs->n; i-- > 0;) {
-        struct delivery_ack *run = &runs->runs[i];
-        if (run->source == hdr->source) {
-            run->cookie_last = hdr->cookie;
-            run->records++;
-            return 0;
-        }
+    /* Only the last run grows: a run always covers consecutive records of its source. */
+    if (runs->n && runs->runs[runs->n - 1].source == hdr->source) {
+        struct delivery_ack *run = &runs->runs[runs->n - 1];
+        run->cookie_last = hdr->cookie;
+        run->records++;
+        return 0;
     }
     if (runs->n == DELIVERY_RUNS_MAX)
         return -ENOSPC;
@@ -223,4 +222,30 @@ void exporter_report_runs(struct exporter *e, struct delivery_runs *runs,
             pipeline_post_ack(e->pipeline, &ack);
     }
     runs->n = 0;
+}
+
+void delivery_stretch_end(struct exporter *e, struct delivery_ack *cur)
+{
+    if (cur->records) {
+        cur->exporter = e->id;
+        if (e->pipeline)
+            pipeline_post_ack(e->pipeline, cur);
+    }
+    memset(cur, 0, sizeof(*cur));
+}
+
+void delivery_stretch_add(struct exporter *e, struct delivery_ack *cur, uint16_t source,
+                          uint64_t cookie, enum delivery_outcome outcome)
+{
+    if (cookie == 0)
+        return;
+    if (cur->records && (cur->source != source || cur->outcome != outcome))
+        delivery_stretch_end(e, cur);
+    if (!cur->records) {
+        cur->source = source;
+        cur->outcome = outcome;
+        cur->cookie_first = cookie;
+    }
+    cur->cookie_last = cookie;
+    cur->records++;
 }

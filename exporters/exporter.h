@@ -103,6 +103,13 @@ void delivery_runs_init(struct delivery_runs *runs);
 /* Remember a taken record; -ENOSPC when DELIVERY_RUNS_MAX distinct runs are open (the
  * caller seals its batch first). Records without a cookie are not tracked. */
 int delivery_runs_add(struct delivery_runs *runs, const struct record_hdr *hdr);
+/* Per-record outcomes, walked in arrival order: consecutive records of one source with
+ * one outcome become one ack. Start with a zeroed struct delivery_ack, add every record,
+ * then end. Records without a cookie are skipped. */
+void delivery_stretch_add(struct exporter *e, struct delivery_ack *cur, uint16_t source,
+                          uint64_t cookie, enum delivery_outcome outcome);
+void delivery_stretch_end(struct exporter *e, struct delivery_ack *cur);
+
 /* Report every run with `outcome` and empty the set. */
 void exporter_report_runs(struct exporter *e, struct delivery_runs *runs,
                           enum delivery_outcome outcome);

@@ -4,6 +4,7 @@ Records come from the `generate` collector (numbered, lossless: it pauses when t
 is full), so every event can be accounted for: nothing lost, nothing duplicated, batch
 limits respected at their edges, and the failure paths (throttling, 5xx, refused
 connections, malformed answers, bad signatures) handled as the issue asks."""
+import collections
 import os
 import signal
 import sys
@@ -70,6 +71,11 @@ class CloudWatchLogsExport(unittest.TestCase):
     def events(self, group=GROUP, stream=STREAM):
         return self.endpoint.get("logs", group=group, stream=stream)["events"]
 
+    @staticmethod
+    def batch_sizes(events):
+        """Events per PutLogEvents call that stored them."""
+        return collections.Counter(e["requestId"] for e in events)
+
     def put_requests(self):
         reqs = self.endpoint.get("requests", operation="PutLogEvents")["requests"]
         return [r for r in reqs if r.get("status") == 200]
@@ -95,12 +101,11 @@ class CloudWatchLogsExport(unittest.TestCase):
         # 25,000 small events flushed only every 30 s: batches are cut by the count limit.
         cfg = config(self.endpoint, [gen(25000)], {"force_flush_interval": 30})
         self.run_agent(cfg)
-        self.assert_exactly_once(25000)
-        sizes = [r.get("events", r.get("event_count")) for r in self.put_requests()]
-        sizes = [s for s in sizes if s is not None]
-        if sizes:
-            self.assertLessEqual(max(sizes), 10000)
-            self.assertIn(10000, sizes)
+        events = self.events()
+        self.assert_exactly_once(25000, events)
+        sizes = sorted(self.batch_sizes(events).values())
+        self.assertLessEqual(max(sizes), 10000)
+        self.assertEqual(sizes.count(10000), 2, sizes)
 
     def test_batch_bytes_limit(self):
         # 3,000 events of 1,000 bytes: 1,026 bytes each as the service counts them, so a
@@ -110,13 +115,17 @@ class CloudWatchLogsExport(unittest.TestCase):
         events = self.events()
         self.assert_exactly_once(3000, events)
         self.assertTrue(all(len(e["message"]) == 1000 for e in events))
-        self.assertGreaterEqual(len(self.put_requests()), 3)
+        sizes = self.batch_sizes(events)
+        # 1,048,576 // 1,026 = 1,022 events fit; the exporter must fill batches to the limit.
+        self.assertEqual(max(sizes.values()), 1022, sizes)
+        self.assertEqual(len(sizes), 3)
 
     def test_events_25_hours_apart_go_in_separate_batches(self):
         cfg = config(self.endpoint, [gen(3, timestamp_start=-50 * 3600, timestamp_step=25 * 3600)])
         self.run_agent(cfg)
-        self.assert_exactly_once(3)
-        self.assertEqual(len(self.put_requests()), 3)
+        events = self.events()
+        self.assert_exactly_once(3, events)
+        self.assertEqual(len(self.batch_sizes(events)), 3)
 
     def test_event_over_the_limit_is_truncated_and_counted(self):
         cfg = config(self.endpoint, [gen(2, size=1100000)])
@@ -162,6 +171,26 @@ class CloudWatchLogsExport(unittest.TestCase):
         self.assertIn("accepted 3000", log)
         self.assertIn("malformed PutLogEvents answer", log)
         self.assertEqual(len(self.endpoint.get("faults")["fired"]), 3)
+
+    def test_retention_applied_to_created_groups(self):
+        cfg = config(self.endpoint, [gen(10)], {"retention_in_days": 7})
+        self.run_agent(cfg)
+        self.assert_exactly_once(10)
+        groups = {g["logGroupName"]: g for g in self.endpoint.get("logs")["log_groups"]}
+        self.assertEqual(groups[GROUP]["retentionInDays"], 7)
+
+    def test_events_past_retention_are_counted_not_retried(self):
+        # The group keeps 1 day; events 2 days old are refused one by one
+        # (rejectedLogEventsInfo.expiredLogEventEndIndex), the call itself succeeds.
+        self.endpoint.post("logs/groups", {"name": GROUP, "retention_days": 1,
+                                           "streams": [STREAM]})
+        cfg = config(self.endpoint, [gen(20, timestamp_start=-2 * 86400, timestamp_step=1)])
+        log = self.run_agent(cfg)
+        self.assertIn("accepted 0, rejected 20, given up 0", log)
+        self.assertIn("rejected 20 of 20 events", log)
+        self.assertEqual(self.events(), [])
+        self.assertEqual(len(self.endpoint.get("requests", operation="PutLogEvents")
+                             ["requests"]), 1)
 
     def test_wrong_secret_is_rejected_and_counted(self):
         env = agent_env()
