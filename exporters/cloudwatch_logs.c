@@ -65,6 +65,7 @@ struct cwl_config {
     uint64_t retry_duration_ns;
     uint64_t request_timeout_ns;
     char *ca_file;
+    char *proxy;
     bool verify_tls;
 };
 
@@ -157,6 +158,8 @@ static const struct cfg_field cwl_fields[] = {
      NULL, 0, "seconds per HTTP request"},
     {"ca_file", CFG_STRING, offsetof(struct cwl_config, ca_file), NULL, 0, 0, NULL, 0,
      "CA bundle for TLS (default: the system's)"},
+    {"proxy", CFG_STRING, offsetof(struct cwl_config, proxy), NULL, 0, 0, NULL, 0,
+     "HTTP(S) proxy URL (default: the HTTPS_PROXY / NO_PROXY environment variables)"},
     {"verify_tls", CFG_BOOL, offsetof(struct cwl_config, verify_tls), "true", 0, 0, NULL, 0,
      "verify the endpoint's certificate"},
     CFG_END,
@@ -746,6 +749,7 @@ static int cwl_start(struct exporter *e, uv_loop_t *loop)
     };
     http_client_options_default(&o.http);
     o.http.ca_file = x->cfg.ca_file;
+    o.http.proxy = x->cfg.proxy;
     o.http.verify_tls = x->cfg.verify_tls;
     int r = aws_endpoint_resolve(x->cfg.endpoint, "logs", region, &o.endpoint);
     if (r != 0)

@@ -54,6 +54,7 @@ struct xray_config {
     uint64_t retry_duration_ns;
     uint64_t request_timeout_ns;
     char *ca_file;
+    char *proxy;
     bool verify_tls;
 };
 
@@ -125,6 +126,8 @@ static const struct cfg_field xray_fields[] = {
      NULL, 0, "seconds per HTTP request"},
     {"ca_file", CFG_STRING, offsetof(struct xray_config, ca_file), NULL, 0, 0, NULL, 0,
      "CA bundle for TLS (default: the system's)"},
+    {"proxy", CFG_STRING, offsetof(struct xray_config, proxy), NULL, 0, 0, NULL, 0,
+     "HTTP(S) proxy URL (default: the HTTPS_PROXY / NO_PROXY environment variables)"},
     {"verify_tls", CFG_BOOL, offsetof(struct xray_config, verify_tls), "true", 0, 0, NULL, 0,
      "verify the endpoint's certificate"},
     CFG_END,
@@ -468,6 +471,7 @@ static int xray_start(struct exporter *e, uv_loop_t *loop)
     };
     http_client_options_default(&o.http);
     o.http.ca_file = x->cfg.ca_file;
+    o.http.proxy = x->cfg.proxy;
     o.http.verify_tls = x->cfg.verify_tls;
     if (o.http.max_connections < (unsigned)x->cfg.max_in_flight)
         o.http.max_connections = (unsigned)x->cfg.max_in_flight;

@@ -9,6 +9,7 @@ Writes the chosen port to PORT_FILE, then serves until killed:
   GET  /reset           closes the connection without answering
   GET  /truncated       announces 100 bytes, sends 10, closes
   GET  /conn            the number of TCP connections accepted so far (keep-alive check)
+  GET  http://...       (as a forward proxy) 200 "proxied <absolute URL>"
 """
 import socket
 import socketserver
@@ -55,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_POST
 
     def do_GET(self):
+        if self.path.startswith("http://"):
+            # Asked as a forward proxy: the request line carries the absolute URL.
+            self.reply(200, ("proxied " + self.path).encode())
+            return
         parts = self.path.strip("/").split("/")
         if parts[0] == "status":
             code = int(parts[1])

@@ -1214,6 +1214,11 @@ static void test_log_has_no_secrets(void **state)
 
 int main(void)
 {
+    /* A proxy of the machine's must not catch loopback test traffic. */
+    const char *proxies[] = {"http_proxy", "https_proxy", "all_proxy",
+                             "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
+        unsetenv(proxies[i]);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_time),

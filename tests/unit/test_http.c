@@ -41,6 +41,11 @@ struct result {
 static int start_server(void **state)
 {
     (void)state;
+    /* A proxy of the machine's must not catch loopback test traffic. */
+    const char *proxies[] = {"http_proxy", "https_proxy", "all_proxy",
+                             "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
+        unsetenv(proxies[i]);
     http_global_init();
     char port_file[] = "/tmp/osprey-http-port-XXXXXX";
     int fd = mkstemp(port_file);
@@ -299,6 +304,25 @@ static void test_close_cancels_in_flight(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void test_proxy_option(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct http_client_options o;
+    http_client_options_default(&o);
+    o.proxy = base_url; /* the fixture answers absolute-URL requests as a proxy */
+    struct http_client *c = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(http_client_create(&loop, &o, &c), 0);
+    struct http_request req = {.method = "GET", .url = "http://logs.example.invalid/x"};
+    struct result r = {0};
+    assert_int_equal(http_submit(c, &req, on_done, &r), 0);
+    run_until(&loop, &r, 1);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.body, "proxied http://logs.example.invalid/x");
+    close_client(&loop, c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_and_concurrency),
         cmocka_unit_test(test_transport_errors),
         cmocka_unit_test(test_close_cancels_in_flight),
+        cmocka_unit_test(test_proxy_option),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
