@@ -10,6 +10,7 @@
 
 #include "agent/clock.h"
 #include "agent/log.h"
+#include "agent/pipeline.h"
 #include "exporters/gzip.h"
 #include "exporters/sigv4.h"
 
@@ -605,4 +606,70 @@ void aws_sender_close(struct aws_sender *s, void (*on_closed)(void *data), void 
     }
     /* Cancels what is in flight: those batches finish with DELIVERY_GAVE_UP. */
     http_client_close(s->http, on_http_closed, s);
+}
+
+/* ---- connection keys ----------------------------------------------------------------- */
+
+const struct cfg_field aws_connection_fields[] = {
+    {"endpoint", CFG_STRING, offsetof(struct aws_connection, endpoint), NULL, 0, 0, NULL, 0,
+     "endpoint URL (default: the service's regional endpoint)"},
+    {"region", CFG_STRING, offsetof(struct aws_connection, region), NULL, 0, 0, NULL, 0,
+     "region (default agent.region)"},
+    {"max_attempts", CFG_INT, offsetof(struct aws_connection, max_attempts), "0", 0, 1000, NULL, 0,
+     "attempts per batch before giving up (0 = no limit: retry_duration decides)"},
+    {"retry_duration", CFG_SECONDS, offsetof(struct aws_connection, retry_duration_ns), "600", 1,
+     86400, NULL, 0, "seconds a batch is retried before it is given up"},
+    {"ca_file", CFG_STRING, offsetof(struct aws_connection, ca_file), NULL, 0, 0, NULL, 0,
+     "CA bundle for TLS (default: the system's)"},
+    {"proxy", CFG_STRING, offsetof(struct aws_connection, proxy), NULL, 0, 0, NULL, 0,
+     "HTTP(S) proxy URL (default: the HTTPS_PROXY / NO_PROXY environment variables)"},
+    {"verify_tls", CFG_BOOL, offsetof(struct aws_connection, verify_tls), "true", 0, 0, NULL, 0,
+     "verify the endpoint's certificate"},
+    CFG_END,
+};
+
+const char *aws_connection_region(const struct exporter *e, const struct aws_connection *c)
+{
+    const char *region = c->region ? c->region : e->env->region;
+    return region && region[0] ? region : NULL;
+}
+
+int aws_connection_check(struct exporter *e, const struct aws_connection *c, const char *prefix)
+{
+    const char *region = aws_connection_region(e, c);
+    if (!region) {
+        exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
+        return -EINVAL;
+    }
+    struct aws_endpoint ep;
+    if (aws_endpoint_resolve(c->endpoint, prefix, region, &ep) != 0) {
+        exporter_config_error(e, "endpoint",
+                              "invalid endpoint '%s' (expected scheme://host[:port])",
+                              c->endpoint ? c->endpoint : "");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int aws_sender_options_init(struct aws_sender_options *o, struct exporter *e,
+                            const struct aws_connection *c, const char *service, const char *prefix)
+{
+    memset(o, 0, sizeof(*o));
+    o->service = service;
+    o->region = aws_connection_region(e, c);
+    o->max_attempts = (unsigned)c->max_attempts;
+    o->retry_duration_ns = c->retry_duration_ns;
+    http_client_options_default(&o->http);
+    o->http.ca_file = c->ca_file;
+    o->http.proxy = c->proxy;
+    o->http.verify_tls = c->verify_tls;
+    int r = aws_endpoint_resolve(c->endpoint, prefix, o->region, &o->endpoint);
+    if (r != 0)
+        return r;
+    o->creds = pipeline_credentials(e->pipeline);
+    if (!o->creds) {
+        log_error(e->name, "cannot set up AWS credentials");
+        return -ENOMEM;
+    }
+    return 0;
 }

@@ -137,6 +137,30 @@ struct aws_sender {
     struct log_complain complain;
 };
 
+/* The connection keys every AWS exporter accepts (endpoint, region, retries, TLS, proxy),
+ * bound into an exporter's context through exporter_type.extra_fields. */
+struct aws_connection {
+    char *endpoint;
+    char *region;
+    int64_t max_attempts;
+    uint64_t retry_duration_ns;
+    char *ca_file;
+    char *proxy;
+    bool verify_tls;
+};
+
+extern const struct cfg_field aws_connection_fields[];
+
+/* The sink's region, else agent.region; NULL when neither is set. */
+const char *aws_connection_region(const struct exporter *e, const struct aws_connection *c);
+/* At init: a region and a valid endpoint, or a configuration error (FILE:LINE:COL). */
+int aws_connection_check(struct exporter *e, const struct aws_connection *c, const char *prefix);
+/* At start: sender options for `service` from the connection keys, with the agent's shared
+ * credentials provider; the caller sets protocol, gzip and timeouts. */
+int aws_sender_options_init(struct aws_sender_options *o, struct exporter *e,
+                            const struct aws_connection *c, const char *service,
+                            const char *prefix);
+
 int aws_sender_init(struct aws_sender *s, struct exporter *e, uv_loop_t *loop,
                     const struct aws_sender_options *o, const struct aws_sender_callbacks *cb,
                     void *user);

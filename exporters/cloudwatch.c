@@ -59,8 +59,6 @@ enum cw_protocol_choice { CW_PROTOCOL_QUERY = 0, CW_PROTOCOL_JSON = 1 };
 static const char *const protocols[] = {"query", "json", NULL};
 
 struct cw_config {
-    char *endpoint;
-    char *region;
     int protocol;
     uint64_t flush_interval_ns;
     int64_t max_in_flight;
@@ -68,12 +66,7 @@ struct cw_config {
     int64_t max_request_bytes;
     bool gzip;
     int64_t gzip_min_bytes;
-    int64_t max_attempts;
-    uint64_t retry_duration_ns;
     uint64_t request_timeout_ns;
-    char *ca_file;
-    char *proxy;
-    bool verify_tls;
 };
 
 enum cw_batch_state {
@@ -94,6 +87,7 @@ struct cw_batch {
 
 struct cw_exporter {
     struct cw_config cfg;
+    struct aws_connection conn;
     struct exporter *e;
     struct aws_sender sender;
     bool sender_ready;
@@ -106,10 +100,6 @@ struct cw_exporter {
 };
 
 static const struct cfg_field cw_fields[] = {
-    {"endpoint", CFG_STRING, offsetof(struct cw_config, endpoint), NULL, 0, 0, NULL, 0,
-     "endpoint URL (default https://monitoring.<region>.amazonaws.com)"},
-    {"region", CFG_STRING, offsetof(struct cw_config, region), NULL, 0, 0, NULL, 0,
-     "region (default agent.region)"},
     {"protocol", CFG_ENUM, offsetof(struct cw_config, protocol), "query", 0, 0, protocols, 0,
      "query (form-encoded) or json (AWS JSON 1.0)"},
     {"force_flush_interval", CFG_SECONDS, offsetof(struct cw_config, flush_interval_ns), "60", 0.05,
@@ -125,44 +115,17 @@ static const struct cfg_field cw_fields[] = {
      "compress request bodies"},
     {"gzip_min_bytes", CFG_INT, offsetof(struct cw_config, gzip_min_bytes), "10240", 0, 1 << 24,
      NULL, 0, "compress bodies at least this large"},
-    {"max_attempts", CFG_INT, offsetof(struct cw_config, max_attempts), "0", 0, 1000, NULL, 0,
-     "attempts per batch before giving up (0 = no limit: retry_duration decides)"},
-    {"retry_duration", CFG_SECONDS, offsetof(struct cw_config, retry_duration_ns), "600", 1, 86400,
-     NULL, 0, "seconds a batch is retried before it is given up"},
     {"request_timeout", CFG_SECONDS, offsetof(struct cw_config, request_timeout_ns), "30", 1, 600,
      NULL, 0, "seconds per HTTP request"},
-    {"ca_file", CFG_STRING, offsetof(struct cw_config, ca_file), NULL, 0, 0, NULL, 0,
-     "CA bundle for TLS (default: the system's)"},
-    {"proxy", CFG_STRING, offsetof(struct cw_config, proxy), NULL, 0, 0, NULL, 0,
-     "HTTP(S) proxy URL (default: the HTTPS_PROXY / NO_PROXY environment variables)"},
-    {"verify_tls", CFG_BOOL, offsetof(struct cw_config, verify_tls), "true", 0, 0, NULL, 0,
-     "verify the endpoint's certificate"},
     CFG_END,
 };
-
-static const char *cw_region(const struct cw_exporter *x)
-{
-    return x->cfg.region ? x->cfg.region : x->e->env->region;
-}
 
 static int cw_init(struct exporter *e)
 {
     struct cw_exporter *x = e->ctx;
     x->e = e;
-    const char *region = cw_region(x);
-    struct aws_endpoint ep;
-    int r = aws_endpoint_resolve(x->cfg.endpoint, "monitoring", region, &ep);
-    if (r != 0) {
-        exporter_config_error(e, x->cfg.endpoint ? "endpoint" : NULL,
-                              r == -EINVAL && !x->cfg.endpoint
-                                  ? "no region: set agent.region or this sink's 'region'"
-                                  : "invalid endpoint");
+    if (aws_connection_check(e, &x->conn, "monitoring") != 0)
         return -EINVAL;
-    }
-    if (!region || !region[0]) {
-        exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
-        return -EINVAL;
-    }
     x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_open_namespaces);
     x->pool = calloc(x->n_pool, sizeof(*x->pool));
     if (!x->pool)
@@ -171,7 +134,7 @@ static int cw_init(struct exporter *e)
     for (size_t i = 0; i < x->n_pool; i++) {
         struct cw_batch *b = &x->pool[i];
         b->owner = x;
-        r = cwm_batch_init(&b->enc, proto, (size_t)x->cfg.max_request_bytes, CWM_MAX_DATUMS);
+        int r = cwm_batch_init(&b->enc, proto, (size_t)x->cfg.max_request_bytes, CWM_MAX_DATUMS);
         if (r != 0)
             return r;
     }
@@ -405,34 +368,19 @@ static void on_sender_closed(void *data)
 static int cw_start(struct exporter *e, uv_loop_t *loop)
 {
     struct cw_exporter *x = e->ctx;
-    const char *region = cw_region(x);
     bool json = x->cfg.protocol == CW_PROTOCOL_JSON;
-    struct aws_sender_options o = {
-        .service = "monitoring",
-        .region = region,
-        .protocol = json ? AWS_PROTOCOL_JSON : AWS_PROTOCOL_QUERY,
-        .gzip = x->cfg.gzip,
-        .gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes,
-        .max_attempts = (unsigned)x->cfg.max_attempts,
-        .retry_duration_ns = x->cfg.retry_duration_ns,
-        .request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS,
-        .creds = pipeline_credentials(e->pipeline),
-    };
+    struct aws_sender_options o;
+    int r = aws_sender_options_init(&o, e, &x->conn, "monitoring", "monitoring");
+    if (r != 0)
+        return r;
+    o.protocol = json ? AWS_PROTOCOL_JSON : AWS_PROTOCOL_QUERY;
+    o.gzip = x->cfg.gzip;
+    o.gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes;
+    o.request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS;
     /* CloudWatch is awsQueryCompatible: in JSON mode the SDKs announce it so errors
      * carry the query error codes too (x-amzn-query-error). */
     if (json)
         o.extra_header = (struct http_header){"x-amzn-query-mode", "true"};
-    http_client_options_default(&o.http);
-    o.http.ca_file = x->cfg.ca_file;
-    o.http.proxy = x->cfg.proxy;
-    o.http.verify_tls = x->cfg.verify_tls;
-    int r = aws_endpoint_resolve(x->cfg.endpoint, "monitoring", region, &o.endpoint);
-    if (r != 0)
-        return r;
-    if (!o.creds) {
-        log_error(e->name, "cannot set up AWS credentials");
-        return -ENOMEM;
-    }
     struct aws_sender_callbacks cb = {.classify = NULL, .done = cw_done};
     r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
     if (r != 0)
@@ -441,7 +389,7 @@ static int cw_start(struct exporter *e, uv_loop_t *loop)
         aws_batch_init(&x->sender, &x->pool[i].aws, (size_t)x->cfg.max_request_bytes);
     x->sender_ready = true;
     exporter_handle_opened(e);
-    log_info(e->name, "sending to %s (region %s, %s protocol)", o.endpoint.url, region,
+    log_info(e->name, "sending to %s (region %s, %s protocol)", o.endpoint.url, o.region,
              protocols[x->cfg.protocol]);
     return 0;
 }
@@ -481,6 +429,8 @@ const struct exporter_type exporter_cloudwatch = {
     .kinds = RECORD_KIND_BIT(RECORD_METRIC),
     .fields = cw_fields,
     .ctx_size = sizeof(struct cw_exporter),
+    .extra_fields = aws_connection_fields,
+    .extra_offset = offsetof(struct cw_exporter, conn),
     .init = cw_init,
     .start = cw_start,
     .add = cw_add,

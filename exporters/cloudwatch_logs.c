@@ -52,8 +52,6 @@ static const char *const log_group_classes[] = {"", "STANDARD", "INFREQUENT_ACCE
                                                 NULL};
 
 struct cwl_config {
-    char *endpoint;
-    char *region;
     int64_t max_in_flight;
     int64_t max_open_streams;
     uint64_t flush_interval_ns;
@@ -61,12 +59,7 @@ struct cwl_config {
     int log_group_class;
     bool gzip;
     int64_t gzip_min_bytes;
-    int64_t max_attempts;
-    uint64_t retry_duration_ns;
     uint64_t request_timeout_ns;
-    char *ca_file;
-    char *proxy;
-    bool verify_tls;
 };
 
 struct cwl_event_ref {
@@ -118,6 +111,7 @@ struct cwl_batch {
 
 struct cwl_exporter {
     struct cwl_config cfg;
+    struct aws_connection conn;
     struct exporter *e;
     struct aws_sender sender;
     bool sender_ready;
@@ -132,10 +126,6 @@ struct cwl_exporter {
 };
 
 static const struct cfg_field cwl_fields[] = {
-    {"endpoint", CFG_STRING, offsetof(struct cwl_config, endpoint), NULL, 0, 0, NULL, 0,
-     "endpoint URL (default https://logs.<region>.amazonaws.com)"},
-    {"region", CFG_STRING, offsetof(struct cwl_config, region), NULL, 0, 0, NULL, 0,
-     "region (default agent.region)"},
     {"max_in_flight", CFG_INT, offsetof(struct cwl_config, max_in_flight), "4", 1, 64, NULL, 0,
      "PutLogEvents requests in flight at once"},
     {"max_open_streams", CFG_INT, offsetof(struct cwl_config, max_open_streams), "8", 1, 1024, NULL,
@@ -150,18 +140,8 @@ static const struct cfg_field cwl_fields[] = {
      "compress request bodies"},
     {"gzip_min_bytes", CFG_INT, offsetof(struct cwl_config, gzip_min_bytes), "10240", 0, 1 << 24,
      NULL, 0, "compress bodies at least this large"},
-    {"max_attempts", CFG_INT, offsetof(struct cwl_config, max_attempts), "0", 0, 1000, NULL, 0,
-     "attempts per batch before giving up (0 = no limit: retry_duration decides)"},
-    {"retry_duration", CFG_SECONDS, offsetof(struct cwl_config, retry_duration_ns), "600", 1, 86400,
-     NULL, 0, "seconds a batch is retried before it is given up"},
     {"request_timeout", CFG_SECONDS, offsetof(struct cwl_config, request_timeout_ns), "30", 1, 600,
      NULL, 0, "seconds per HTTP request"},
-    {"ca_file", CFG_STRING, offsetof(struct cwl_config, ca_file), NULL, 0, 0, NULL, 0,
-     "CA bundle for TLS (default: the system's)"},
-    {"proxy", CFG_STRING, offsetof(struct cwl_config, proxy), NULL, 0, 0, NULL, 0,
-     "HTTP(S) proxy URL (default: the HTTPS_PROXY / NO_PROXY environment variables)"},
-    {"verify_tls", CFG_BOOL, offsetof(struct cwl_config, verify_tls), "true", 0, 0, NULL, 0,
-     "verify the endpoint's certificate"},
     CFG_END,
 };
 
@@ -201,20 +181,8 @@ static int cwl_init(struct exporter *e)
                               (long long)x->cfg.retention_in_days);
         return -EINVAL;
     }
-    const char *region = x->cfg.region ? x->cfg.region : e->env->region;
-    struct aws_endpoint ep;
-    int r = aws_endpoint_resolve(x->cfg.endpoint, "logs", region, &ep);
-    if (r != 0) {
-        exporter_config_error(e, x->cfg.endpoint ? "endpoint" : NULL,
-                              r == -EINVAL && !x->cfg.endpoint
-                                  ? "no region: set agent.region or this sink's 'region'"
-                                  : "invalid endpoint");
+    if (aws_connection_check(e, &x->conn, "logs") != 0)
         return -EINVAL;
-    }
-    if (!region || !region[0]) {
-        exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
-        return -EINVAL;
-    }
     x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_open_streams);
     x->pool = calloc(x->n_pool, sizeof(*x->pool));
     if (!x->pool)
@@ -735,29 +703,14 @@ static void on_sender_closed(void *data)
 static int cwl_start(struct exporter *e, uv_loop_t *loop)
 {
     struct cwl_exporter *x = e->ctx;
-    const char *region = x->cfg.region ? x->cfg.region : e->env->region;
-    struct aws_sender_options o = {
-        .service = "logs",
-        .region = region,
-        .protocol = AWS_PROTOCOL_JSON,
-        .gzip = x->cfg.gzip,
-        .gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes,
-        .max_attempts = (unsigned)x->cfg.max_attempts,
-        .retry_duration_ns = x->cfg.retry_duration_ns,
-        .request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS,
-        .creds = pipeline_credentials(e->pipeline),
-    };
-    http_client_options_default(&o.http);
-    o.http.ca_file = x->cfg.ca_file;
-    o.http.proxy = x->cfg.proxy;
-    o.http.verify_tls = x->cfg.verify_tls;
-    int r = aws_endpoint_resolve(x->cfg.endpoint, "logs", region, &o.endpoint);
+    struct aws_sender_options o;
+    int r = aws_sender_options_init(&o, e, &x->conn, "logs", "logs");
     if (r != 0)
         return r;
-    if (!o.creds) {
-        log_error(e->name, "cannot set up AWS credentials");
-        return -ENOMEM;
-    }
+    o.protocol = AWS_PROTOCOL_JSON;
+    o.gzip = x->cfg.gzip;
+    o.gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes;
+    o.request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS;
     struct aws_sender_callbacks cb = {.classify = cwl_classify, .done = cwl_done};
     r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
     if (r != 0)
@@ -766,7 +719,7 @@ static int cwl_start(struct exporter *e, uv_loop_t *loop)
         aws_batch_init(&x->sender, &x->pool[i].aws, CWL_MAX_JSON_BYTES);
     x->sender_ready = true;
     exporter_handle_opened(e);
-    log_info(e->name, "sending to %s (region %s)", o.endpoint.url, region);
+    log_info(e->name, "sending to %s (region %s)", o.endpoint.url, o.region);
     return 0;
 }
 
@@ -809,6 +762,8 @@ const struct exporter_type exporter_cloudwatch_logs = {
     .kinds = RECORD_KIND_BIT(RECORD_LOG),
     .fields = cwl_fields,
     .ctx_size = sizeof(struct cwl_exporter),
+    .extra_fields = aws_connection_fields,
+    .extra_offset = offsetof(struct cwl_exporter, conn),
     .init = cwl_init,
     .start = cwl_start,
     .add = cwl_add,

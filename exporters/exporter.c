@@ -84,8 +84,12 @@ int exporter_create(const struct exporter_type *type, const char *name, uint16_t
             return -ENOMEM;
         }
     }
-    struct cfg_binding bindings[2] = {{type->fields, e->ctx}, {exporter_common_fields, &e->common}};
-    int r = cfg_bind(cfg->doc, config, cfg->path, bindings, 2, cfg->errs);
+    struct cfg_binding bindings[3] = {{type->fields, e->ctx}, {exporter_common_fields, &e->common}};
+    size_t n_bindings = 2;
+    if (type->extra_fields && e->ctx)
+        bindings[n_bindings++] =
+            (struct cfg_binding){type->extra_fields, (char *)e->ctx + type->extra_offset};
+    int r = cfg_bind(cfg->doc, config, cfg->path, bindings, n_bindings, cfg->errs);
     if (r == 0)
         r = resolve_kinds(e);
     if (r == 0 && type->init)
@@ -161,6 +165,8 @@ void exporter_destroy(struct exporter *e)
     if (e->type->destroy && e->ctx)
         e->type->destroy(e);
     cfg_unbind(e->type->fields, e->ctx);
+    if (e->type->extra_fields && e->ctx)
+        cfg_unbind(e->type->extra_fields, (char *)e->ctx + e->type->extra_offset);
     cfg_unbind(exporter_common_fields, &e->common);
     free(e->ctx);
     free(e);

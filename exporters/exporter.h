@@ -39,6 +39,10 @@ struct exporter_type {
     unsigned kinds; /* record kinds it can take; the instance's `kinds` key narrows it */
     const struct cfg_field *fields;
     size_t ctx_size;
+    /* Optional second key table (shared by a family of exporters, e.g. the AWS ones),
+     * bound at ctx + extra_offset. */
+    const struct cfg_field *extra_fields;
+    size_t extra_offset;
 
     int (*init)(struct exporter *e);
     int (*start)(struct exporter *e, uv_loop_t *loop);

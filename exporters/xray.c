@@ -41,8 +41,6 @@ _Static_assert(XRAY_MAX_DOCUMENTS <= DELIVERY_RUNS_MAX,
                "a batch's documents must fit one set of delivery runs");
 
 struct xray_config {
-    char *endpoint;
-    char *region;
     int64_t max_in_flight;
     int64_t max_queued_batches;
     int64_t batch_size;
@@ -50,12 +48,7 @@ struct xray_config {
     uint64_t max_batch_age_ns;
     bool gzip;
     int64_t gzip_min_bytes;
-    int64_t max_attempts;
-    uint64_t retry_duration_ns;
     uint64_t request_timeout_ns;
-    char *ca_file;
-    char *proxy;
-    bool verify_tls;
 };
 
 enum xray_batch_state {
@@ -80,6 +73,7 @@ struct xray_batch {
 
 struct xray_exporter {
     struct xray_config cfg;
+    struct aws_connection conn;
     struct exporter *e;
     struct aws_sender sender;
     bool sender_ready;
@@ -98,10 +92,6 @@ struct xray_exporter {
 };
 
 static const struct cfg_field xray_fields[] = {
-    {"endpoint", CFG_STRING, offsetof(struct xray_config, endpoint), NULL, 0, 0, NULL, 0,
-     "endpoint URL (default https://xray.<region>.amazonaws.com)"},
-    {"region", CFG_STRING, offsetof(struct xray_config, region), NULL, 0, 0, NULL, 0,
-     "region (default agent.region)"},
     {"max_in_flight", CFG_INT, offsetof(struct xray_config, max_in_flight), "8", 1, 64, NULL, 0,
      "PutTraceSegments requests in flight at once (the X-Ray daemon's Concurrency)"},
     {"max_queued_batches", CFG_INT, offsetof(struct xray_config, max_queued_batches), "4", 1, 256,
@@ -118,40 +108,17 @@ static const struct cfg_field xray_fields[] = {
      "compress request bodies (the X-Ray model declares no request compression)"},
     {"gzip_min_bytes", CFG_INT, offsetof(struct xray_config, gzip_min_bytes), "10240", 0, 1 << 24,
      NULL, 0, "compress bodies at least this large"},
-    {"max_attempts", CFG_INT, offsetof(struct xray_config, max_attempts), "0", 0, 1000, NULL, 0,
-     "attempts per batch before giving up (0 = no limit: retry_duration decides)"},
-    {"retry_duration", CFG_SECONDS, offsetof(struct xray_config, retry_duration_ns), "600", 1,
-     86400, NULL, 0, "seconds a batch is retried before it is given up"},
     {"request_timeout", CFG_SECONDS, offsetof(struct xray_config, request_timeout_ns), "10", 1, 600,
      NULL, 0, "seconds per HTTP request"},
-    {"ca_file", CFG_STRING, offsetof(struct xray_config, ca_file), NULL, 0, 0, NULL, 0,
-     "CA bundle for TLS (default: the system's)"},
-    {"proxy", CFG_STRING, offsetof(struct xray_config, proxy), NULL, 0, 0, NULL, 0,
-     "HTTP(S) proxy URL (default: the HTTPS_PROXY / NO_PROXY environment variables)"},
-    {"verify_tls", CFG_BOOL, offsetof(struct xray_config, verify_tls), "true", 0, 0, NULL, 0,
-     "verify the endpoint's certificate"},
     CFG_END,
 };
-
-static const char *xray_region(struct xray_exporter *x)
-{
-    return x->cfg.region ? x->cfg.region : x->e->env->region;
-}
 
 static int xray_init(struct exporter *e)
 {
     struct xray_exporter *x = e->ctx;
     x->e = e;
-    const char *region = xray_region(x);
-    if (!region || !region[0]) {
-        exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
+    if (aws_connection_check(e, &x->conn, "xray") != 0)
         return -EINVAL;
-    }
-    struct aws_endpoint ep;
-    if (aws_endpoint_resolve(x->cfg.endpoint, "xray", region, &ep) != 0) {
-        exporter_config_error(e, x->cfg.endpoint ? "endpoint" : NULL, "invalid endpoint");
-        return -EINVAL;
-    }
     x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_queued_batches);
     x->pool = calloc(x->n_pool, sizeof(*x->pool));
     if (!x->pool)
@@ -457,31 +424,16 @@ static void on_timer_closed(uv_handle_t *h)
 static int xray_start(struct exporter *e, uv_loop_t *loop)
 {
     struct xray_exporter *x = e->ctx;
-    const char *region = xray_region(x);
-    struct aws_sender_options o = {
-        .service = "xray",
-        .region = region,
-        .protocol = AWS_PROTOCOL_REST_JSON,
-        .gzip = x->cfg.gzip,
-        .gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes,
-        .max_attempts = (unsigned)x->cfg.max_attempts,
-        .retry_duration_ns = x->cfg.retry_duration_ns,
-        .request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS,
-        .creds = pipeline_credentials(e->pipeline),
-    };
-    http_client_options_default(&o.http);
-    o.http.ca_file = x->cfg.ca_file;
-    o.http.proxy = x->cfg.proxy;
-    o.http.verify_tls = x->cfg.verify_tls;
-    if (o.http.max_connections < (unsigned)x->cfg.max_in_flight)
-        o.http.max_connections = (unsigned)x->cfg.max_in_flight;
-    int r = aws_endpoint_resolve(x->cfg.endpoint, "xray", region, &o.endpoint);
+    struct aws_sender_options o;
+    int r = aws_sender_options_init(&o, e, &x->conn, "xray", "xray");
     if (r != 0)
         return r;
-    if (!o.creds) {
-        log_error(e->name, "cannot set up AWS credentials");
-        return -ENOMEM;
-    }
+    o.protocol = AWS_PROTOCOL_REST_JSON;
+    o.gzip = x->cfg.gzip;
+    o.gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes;
+    o.request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS;
+    if (o.http.max_connections < (unsigned)x->cfg.max_in_flight)
+        o.http.max_connections = (unsigned)x->cfg.max_in_flight;
     struct aws_sender_callbacks cb = {.classify = xray_classify, .done = xray_done};
     r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
     if (r != 0)
@@ -494,7 +446,7 @@ static int xray_start(struct exporter *e, uv_loop_t *loop)
     x->flush_timer.data = x;
     x->timer_open = true;
     exporter_handle_opened(e);
-    log_info(e->name, "sending to %s (region %s)", o.endpoint.url, region);
+    log_info(e->name, "sending to %s (region %s)", o.endpoint.url, o.region);
     return 0;
 }
 
@@ -538,6 +490,8 @@ const struct exporter_type exporter_xray = {
     .kinds = RECORD_KIND_BIT(RECORD_SEGMENT),
     .fields = xray_fields,
     .ctx_size = sizeof(struct xray_exporter),
+    .extra_fields = aws_connection_fields,
+    .extra_offset = offsetof(struct xray_exporter, conn),
     .init = xray_init,
     .start = xray_start,
     .add = xray_add,
