@@ -41,6 +41,33 @@ static size_t make_line(char *out, size_t cap, uint64_t *seed)
     return n < cap ? n : cap - 1;
 }
 
+/* One PutLogEvents body of up to 1 MiB as the service counts it, as the exporter builds it
+ * (JSON-escaped events in a logEvents array); returns the log payload bytes it holds. */
+static uint64_t build_body(struct buf *body, char *line, size_t cap, uint64_t *seed,
+                           uint64_t *ts_ms)
+{
+    uint64_t counted = 0, payload = 0;
+    int first = 1;
+    buf_reset(body);
+    buf_append_str(body, "{\"logGroupName\":\"/bench/group\",\"logStreamName\":\"bench\","
+                         "\"logEvents\":[");
+    for (;;) {
+        size_t len = make_line(line, cap, seed);
+        if (counted + len + OVERHEAD > BATCH_LIMIT)
+            break;
+        if (!first)
+            buf_append(body, ",", 1);
+        first = 0;
+        buf_printf(body, "{\"timestamp\":%llu,\"message\":", (unsigned long long)(*ts_ms)++);
+        jsonw_string(body, (const uint8_t *)line, len, NULL);
+        buf_append(body, "}", 1);
+        counted += len + OVERHEAD;
+        payload += len;
+    }
+    buf_append_str(body, "]}");
+    return payload;
+}
+
 static double seconds(uint64_t ns)
 {
     return (double)ns / 1e9;
@@ -64,25 +91,7 @@ int main(int argc, char **argv)
     uint64_t t0 = clock_monotonic_ns();
     uint64_t ts_ms = 1795000000000ull;
     while (payload < payload_target) {
-        buf_reset(&body);
-        buf_append_str(&body, "{\"logGroupName\":\"/bench/group\",\"logStreamName\":\"bench\","
-                              "\"logEvents\":[");
-        uint64_t counted = 0;
-        int first = 1;
-        for (;;) {
-            size_t len = make_line(line, sizeof(line), &seed);
-            if (counted + len + OVERHEAD > BATCH_LIMIT)
-                break;
-            if (!first)
-                buf_append(&body, ",", 1);
-            first = 0;
-            buf_printf(&body, "{\"timestamp\":%llu,\"message\":", (unsigned long long)ts_ms++);
-            jsonw_string(&body, (const uint8_t *)line, len, NULL);
-            buf_append(&body, "}", 1);
-            counted += len + OVERHEAD;
-            payload += len;
-        }
-        buf_append_str(&body, "]}");
+        payload += build_body(&body, line, sizeof(line), &seed, &ts_ms);
         buf_reset(&gz);
         if (gzip_compress(body.data, body.len, 6, &gz) != 0) {
             fprintf(stderr, "gzip failed\n");
@@ -115,25 +124,7 @@ int main(int argc, char **argv)
     ts_ms = 1795000000000ull;
     uint64_t payload2 = 0, t_zlib = 0;
     while (payload2 < payload_target) {
-        buf_reset(&body);
-        buf_append_str(&body, "{\"logGroupName\":\"/bench/group\",\"logStreamName\":\"bench\","
-                              "\"logEvents\":[");
-        uint64_t counted = 0;
-        int first = 1;
-        for (;;) {
-            size_t len = make_line(line, sizeof(line), &seed);
-            if (counted + len + OVERHEAD > BATCH_LIMIT)
-                break;
-            if (!first)
-                buf_append(&body, ",", 1);
-            first = 0;
-            buf_printf(&body, "{\"timestamp\":%llu,\"message\":", (unsigned long long)ts_ms++);
-            jsonw_string(&body, (const uint8_t *)line, len, NULL);
-            buf_append(&body, "}", 1);
-            counted += len + OVERHEAD;
-            payload2 += len;
-        }
-        buf_append_str(&body, "]}");
+        payload2 += build_body(&body, line, sizeof(line), &seed, &ts_ms);
         buf_reset(&gz);
         uint64_t z0 = clock_monotonic_ns();
         gzip_compress(body.data, body.len, 6, &gz);

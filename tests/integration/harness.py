@@ -66,6 +66,33 @@ class Agent:
             self.proc.wait()
 
 
+# A fixture proc root for the cpu and mem collectors. Only the STAT_1 -> STAT_2 interval
+# has a non-zero delta: user 300, system 100, idle 500, iowait 100 of 1000 ticks.
+STAT_1 = """cpu  1000 0 500 8000 500 0 0 0 0 0
+cpu0 1000 0 500 8000 500 0 0 0 0 0
+intr 0
+ctxt 0
+btime 1700000000
+processes 1
+procs_running 1
+procs_blocked 0
+"""
+STAT_2 = STAT_1.replace("cpu  1000 0 500 8000 500", "cpu  1300 0 600 8500 600").replace(
+    "cpu0 1000 0 500 8000 500", "cpu0 1300 0 600 8500 600")
+
+MEMINFO = """MemTotal:        1000000 kB
+MemFree:          250000 kB
+MemAvailable:     600000 kB
+Buffers:           50000 kB
+Cached:           200000 kB
+SwapCached:            0 kB
+Active:           300000 kB
+Inactive:         200000 kB
+Shmem:             10000 kB
+SReclaimable:      50000 kB
+"""
+
+
 def read_jsonl(path):
     """Every line of a JSON-lines file, parsed; a malformed line fails the test."""
     if not os.path.exists(path):
