@@ -2,6 +2,7 @@
 # Builds a Release tree and runs every benchmark. Figures are reported against a baseline
 # measured in the same run (see bench/README.md); the machines are shared and noisy.
 #   IDLE_SECONDS=60 (default) sets the idle-cost run's length; 0 skips it.
+#   EXPORT_EVENTS=300000 (default) sets the sustained-export run's size (200-byte events).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -11,6 +12,8 @@ for b in build-bench/bench/bench_*; do
   echo "== $(basename "$b")"
   "$b"
 done
+echo "== sustained export to the compatible endpoint"
+bench/export_sustained.sh build-bench/osprey "${EXPORT_EVENTS:-300000}" 200
 if [ "${IDLE_SECONDS:-60}" != 0 ]; then
   echo "== idle cost of packaging/examples/local.json"
   bench/idle.sh build-bench/osprey "${IDLE_SECONDS:-60}"
