@@ -238,6 +238,7 @@ void aws_batch_release(struct aws_batch *b)
 /* ---- sending ----------------------------------------------------------------------- */
 
 static void attempt(struct aws_batch *b);
+static void pump(struct aws_sender *s);
 
 static void finish(struct aws_batch *b, enum delivery_outcome outcome)
 {
@@ -256,6 +257,16 @@ static void finish(struct aws_batch *b, enum delivery_outcome outcome)
         break;
     }
     s->cb.done(s->user, b, outcome);
+    pump(s); /* a slot is free */
+}
+
+/* A queued batch that will never be sent (the sender is closing). */
+static void give_up_queued(struct aws_batch *b)
+{
+    struct aws_sender *s = b->sender;
+    selfstats_drop(&s->exporter->stats, DROP_SHUTDOWN, b->records);
+    selfstats_add(&s->exporter->stats.batches_failed, 1);
+    s->cb.done(s->user, b, DELIVERY_GAVE_UP);
 }
 
 static void on_retry_timer(uv_timer_t *h)
@@ -481,10 +492,8 @@ static void attempt(struct aws_batch *b)
     }
 }
 
-int aws_sender_send(struct aws_sender *s, struct aws_batch *b)
+static void send_batch(struct aws_sender *s, struct aws_batch *b)
 {
-    if (s->closing)
-        return -ESHUTDOWN;
     b->in_use = true;
     b->attempts = 0;
     b->compressed = false;
@@ -497,7 +506,34 @@ int aws_sender_send(struct aws_sender *s, struct aws_batch *b)
     b->first_sent_ns = clock_monotonic_ns();
     selfstats_add(&s->exporter->stats.bytes_out, b->compressed ? b->wire.len : b->body.len);
     attempt(b);
-    return 0;
+}
+
+static void pump(struct aws_sender *s)
+{
+    while (s->queue_head && !s->closing && s->in_flight < s->opts.max_in_flight) {
+        struct aws_batch *b = s->queue_head;
+        s->queue_head = b->next_queued;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        b->next_queued = NULL;
+        send_batch(s, b);
+    }
+}
+
+void aws_sender_enqueue(struct aws_sender *s, struct aws_batch *b)
+{
+    b->in_use = true;
+    if (s->closing) {
+        give_up_queued(b);
+        return;
+    }
+    b->next_queued = NULL;
+    if (s->queue_tail)
+        s->queue_tail->next_queued = b;
+    else
+        s->queue_head = b;
+    s->queue_tail = b;
+    pump(s);
 }
 
 /* ---- one-off calls ------------------------------------------------------------------ */
@@ -564,6 +600,8 @@ int aws_sender_init(struct aws_sender *s, struct exporter *e, uv_loop_t *loop,
     s->opts = *o;
     s->cb = *cb;
     s->user = user;
+    if (!s->opts.max_in_flight)
+        s->opts.max_in_flight = 4;
     if (!s->opts.retry_duration_ns)
         s->opts.retry_duration_ns = AWS_DEFAULT_RETRY_DURATION_NS;
     if (!s->opts.backoff_base_ns)
@@ -591,6 +629,13 @@ void aws_sender_close(struct aws_sender *s, void (*on_closed)(void *data), void 
     s->closing = true;
     s->on_closed = on_closed;
     s->on_closed_data = data;
+    while (s->queue_head) {
+        struct aws_batch *b = s->queue_head;
+        s->queue_head = b->next_queued;
+        b->next_queued = NULL;
+        give_up_queued(b);
+    }
+    s->queue_tail = NULL;
     for (struct aws_batch *b = s->batches; b; b = b->next_registered) {
         if (b->in_use && b->waiting_creds) {
             b->waiting_creds = false;

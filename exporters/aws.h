@@ -7,7 +7,8 @@
  * - Everything runs on the export loop. A struct aws_sender belongs to one exporter
  *   instance and owns that instance's HTTP client.
  * - Batches are owned by the exporter (a fixed pool, so nothing is allocated per batch
- *   once warm). aws_sender_send() takes a sealed batch; the sender compresses it once
+ *   once warm). aws_sender_enqueue() takes a sealed batch and sends it, in FIFO order,
+ *   when fewer than max_in_flight batches are in flight; the sender compresses it once
  *   (gzip when enabled and the payload is at least gzip_min_bytes), signs and sends it,
  *   classifies the answer (the exporter's classify callback first, then the generic
  *   rules), retries what can be retried, and finally calls `done` exactly once with the
@@ -90,6 +91,7 @@ struct aws_batch {
     struct aws_sender *sender;
     uv_timer_t retry_timer;
     struct aws_batch *next_registered; /* the sender's list of its batches */
+    struct aws_batch *next_queued;     /* sealed, waiting for an in-flight slot */
 };
 
 struct aws_sender_options {
@@ -104,6 +106,7 @@ struct aws_sender_options {
     uint64_t backoff_base_ns;   /* default 200 ms */
     uint64_t backoff_cap_ns;    /* default 30 s */
     uint64_t request_timeout_ms;
+    unsigned max_in_flight; /* default 4 */
     struct http_client_options http;
     struct creds_provider *creds; /* borrowed; outlives the sender */
     /* One more header, signed and sent with every request of this sender when name is
@@ -130,6 +133,7 @@ struct aws_sender {
     struct retry_rng rng;
     struct aws_batch *batches; /* every batch inited for this sender */
     unsigned in_flight;        /* batches between send and done */
+    struct aws_batch *queue_head, *queue_tail;
     unsigned open_handles;
     bool closing;
     void (*on_closed)(void *data);
@@ -170,7 +174,9 @@ void aws_batch_init(struct aws_sender *s, struct aws_batch *b, size_t max_body);
 void aws_batch_reset(struct aws_batch *b);
 void aws_batch_release(struct aws_batch *b);
 
-int aws_sender_send(struct aws_sender *s, struct aws_batch *b);
+/* Queue a sealed batch; `done` is called exactly once for it, also when the sender closes
+ * first (DELIVERY_GAVE_UP, counted as DROP_SHUTDOWN). */
+void aws_sender_enqueue(struct aws_sender *s, struct aws_batch *b);
 /* After AWS_VERDICT_HOLD: go on with `v` (OK, RETRY, REJECT or RESEND); `why` is logged
  * for RETRY and REJECT. */
 void aws_batch_continue(struct aws_batch *b, enum aws_verdict v, const char *why);

@@ -72,8 +72,7 @@ struct cw_config {
 enum cw_batch_state {
     CW_FREE = 0,
     CW_OPEN,
-    CW_SEALED, /* waiting for an in-flight slot */
-    CW_SENDING,
+    CW_SENDING, /* with the sender: queued, in flight or retrying */
 };
 
 struct cw_batch {
@@ -82,7 +81,6 @@ struct cw_batch {
     enum cw_batch_state state;
     struct cwm_batch enc;
     uint64_t opened_ns;
-    struct cw_batch *next_sealed;
 };
 
 struct cw_exporter {
@@ -93,8 +91,6 @@ struct cw_exporter {
     bool sender_ready;
     struct cw_batch *pool;
     size_t n_pool;
-    struct cw_batch *sealed_head, *sealed_tail;
-    unsigned sending;
     bool blocked;
     struct log_complain drop_complain;
 };
@@ -150,24 +146,6 @@ static void batch_free(struct cw_batch *b)
     b->state = CW_FREE;
 }
 
-static void pump(struct cw_exporter *x)
-{
-    while (x->sealed_head && x->sending < (unsigned)x->cfg.max_in_flight && x->sender_ready) {
-        struct cw_batch *b = x->sealed_head;
-        x->sealed_head = b->next_sealed;
-        if (!x->sealed_head)
-            x->sealed_tail = NULL;
-        b->state = CW_SENDING;
-        x->sending++;
-        if (aws_sender_send(&x->sender, &b->aws) != 0) {
-            x->sending--;
-            selfstats_drop(&x->e->stats, DROP_SHUTDOWN, b->aws.records);
-            exporter_report_runs(x->e, &b->aws.runs, DELIVERY_GAVE_UP);
-            batch_free(b);
-        }
-    }
-}
-
 static void seal(struct cw_exporter *x, struct cw_batch *b)
 {
     if (b->state != CW_OPEN)
@@ -199,14 +177,8 @@ static void seal(struct cw_exporter *x, struct cw_batch *b)
         b->aws.content_type = CW_FORM_CONTENT_TYPE;
     }
     snprintf(b->aws.path, sizeof(b->aws.path), "/");
-    b->state = CW_SEALED;
-    b->next_sealed = NULL;
-    if (x->sealed_tail)
-        x->sealed_tail->next_sealed = b;
-    else
-        x->sealed_head = b;
-    x->sealed_tail = b;
-    pump(x);
+    b->state = CW_SENDING;
+    aws_sender_enqueue(&x->sender, &b->aws);
 }
 
 /* ---- sender callbacks --------------------------------------------------------------- */
@@ -215,12 +187,10 @@ static void cw_done(void *user, struct aws_batch *ab, enum delivery_outcome outc
 {
     struct cw_exporter *x = user;
     struct cw_batch *b = (struct cw_batch *)ab;
-    x->sending--;
     if (outcome == DELIVERY_ACCEPTED)
         selfstats_add(&x->e->stats.records_out, b->aws.records);
     exporter_report_runs(x->e, &b->aws.runs, outcome);
     batch_free(b);
-    pump(x);
     if (x->blocked) {
         x->blocked = false;
         exporter_ready(x->e);
@@ -346,7 +316,6 @@ static int cw_flush(struct exporter *e)
         if (b->state == CW_OPEN && (e->draining || now - b->opened_ns >= x->cfg.flush_interval_ns))
             seal(x, b);
     }
-    pump(x);
     return 0;
 }
 
@@ -377,6 +346,7 @@ static int cw_start(struct exporter *e, uv_loop_t *loop)
     o.gzip = x->cfg.gzip;
     o.gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes;
     o.request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS;
+    o.max_in_flight = (unsigned)x->cfg.max_in_flight;
     /* CloudWatch is awsQueryCompatible: in JSON mode the SDKs announce it so errors
      * carry the query error codes too (x-amzn-query-error). */
     if (json)
@@ -402,13 +372,12 @@ static void cw_stop(struct exporter *e)
     /* Whatever was not delivered by the deadline is given up. */
     for (size_t i = 0; i < x->n_pool; i++) {
         struct cw_batch *b = &x->pool[i];
-        if (b->state == CW_OPEN || b->state == CW_SEALED) {
+        if (b->state == CW_OPEN) {
             selfstats_drop(&e->stats, DROP_SHUTDOWN, b->aws.records);
             exporter_report_runs(e, &b->aws.runs, DELIVERY_GAVE_UP);
             batch_free(b);
         }
     }
-    x->sealed_head = x->sealed_tail = NULL;
     x->sender_ready = false;
     aws_sender_close(&x->sender, on_sender_closed, e);
 }

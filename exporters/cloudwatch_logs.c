@@ -87,8 +87,7 @@ enum cwl_fix_step {
 enum cwl_batch_state {
     CWL_FREE = 0,
     CWL_OPEN,
-    CWL_SEALED, /* waiting for an in-flight slot */
-    CWL_SENDING,
+    CWL_SENDING, /* with the sender: queued, in flight or retrying */
 };
 
 struct cwl_batch {
@@ -105,7 +104,6 @@ struct cwl_batch {
     uint64_t bytes; /* as the service counts them */
     uint64_t min_ts_ms, max_ts_ms;
     uint64_t opened_ns;
-    struct cwl_batch *next_sealed;
     enum cwl_fix_step fix;
 };
 
@@ -117,8 +115,6 @@ struct cwl_exporter {
     bool sender_ready;
     struct cwl_batch *pool;
     size_t n_pool;
-    struct cwl_batch *sealed_head, *sealed_tail;
-    unsigned sending;
     bool blocked;
     uint64_t truncated;
     struct log_complain reject_complain;
@@ -231,8 +227,6 @@ static int build_body(struct cwl_batch *b)
     return r;
 }
 
-static void pump(struct cwl_exporter *x);
-
 static void seal(struct cwl_exporter *x, struct cwl_batch *b)
 {
     if (b->state != CWL_OPEN)
@@ -248,33 +242,9 @@ static void seal(struct cwl_exporter *x, struct cwl_batch *b)
     b->aws.target = "Logs_20140328.PutLogEvents";
     b->aws.content_type = "application/x-amz-json-1.1";
     snprintf(b->aws.path, sizeof(b->aws.path), "/");
-    b->state = CWL_SEALED;
-    b->next_sealed = NULL;
-    if (x->sealed_tail)
-        x->sealed_tail->next_sealed = b;
-    else
-        x->sealed_head = b;
-    x->sealed_tail = b;
-    pump(x);
-}
-
-static void pump(struct cwl_exporter *x)
-{
-    while (x->sealed_head && x->sending < (unsigned)x->cfg.max_in_flight && x->sender_ready) {
-        struct cwl_batch *b = x->sealed_head;
-        x->sealed_head = b->next_sealed;
-        if (!x->sealed_head)
-            x->sealed_tail = NULL;
-        b->state = CWL_SENDING;
-        b->fix = CWL_FIX_NONE;
-        x->sending++;
-        if (aws_sender_send(&x->sender, &b->aws) != 0) {
-            x->sending--;
-            selfstats_drop(&x->e->stats, DROP_SHUTDOWN, b->n_events);
-            exporter_report_runs(x->e, &b->aws.runs, DELIVERY_GAVE_UP);
-            b->state = CWL_FREE;
-        }
-    }
+    b->state = CWL_SENDING;
+    b->fix = CWL_FIX_NONE;
+    aws_sender_enqueue(&x->sender, &b->aws);
 }
 
 static void batch_free(struct cwl_batch *b)
@@ -471,7 +441,6 @@ static void cwl_done(void *user, struct aws_batch *ab, enum delivery_outcome out
 {
     struct cwl_exporter *x = user;
     struct cwl_batch *b = (struct cwl_batch *)ab;
-    x->sending--;
     if (outcome == DELIVERY_ACCEPTED)
         selfstats_add(&x->e->stats.records_out, b->n_events - b->n_rejected);
     if (outcome == DELIVERY_ACCEPTED && b->n_rejected) {
@@ -485,7 +454,6 @@ static void cwl_done(void *user, struct aws_batch *ab, enum delivery_outcome out
         exporter_report_runs(x->e, &b->aws.runs, outcome);
     }
     batch_free(b);
-    pump(x);
     if (x->blocked) {
         x->blocked = false;
         exporter_ready(x->e);
@@ -681,7 +649,6 @@ static int cwl_flush(struct exporter *e)
         if (b->state == CWL_OPEN && (e->draining || now - b->opened_ns >= x->cfg.flush_interval_ns))
             seal(x, b);
     }
-    pump(x);
     return 0;
 }
 
@@ -711,6 +678,7 @@ static int cwl_start(struct exporter *e, uv_loop_t *loop)
     o.gzip = x->cfg.gzip;
     o.gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes;
     o.request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS;
+    o.max_in_flight = (unsigned)x->cfg.max_in_flight;
     struct aws_sender_callbacks cb = {.classify = cwl_classify, .done = cwl_done};
     r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
     if (r != 0)
@@ -732,13 +700,12 @@ static void cwl_stop(struct exporter *e)
      * durable sources are read again after a restart. */
     for (size_t i = 0; i < x->n_pool; i++) {
         struct cwl_batch *b = &x->pool[i];
-        if (b->state == CWL_OPEN || b->state == CWL_SEALED) {
+        if (b->state == CWL_OPEN) {
             selfstats_drop(&e->stats, DROP_SHUTDOWN, b->n_events);
             exporter_report_runs(e, &b->aws.runs, DELIVERY_GAVE_UP);
             batch_free(b);
         }
     }
-    x->sealed_head = x->sealed_tail = NULL;
     x->sender_ready = false;
     aws_sender_close(&x->sender, on_sender_closed, e);
 }

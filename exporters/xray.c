@@ -54,8 +54,7 @@ struct xray_config {
 enum xray_batch_state {
     XRAY_FREE = 0,
     XRAY_OPEN,
-    XRAY_SEALED, /* waiting for an in-flight slot */
-    XRAY_SENDING,
+    XRAY_SENDING, /* with the sender: queued, in flight or retrying */
 };
 
 struct xray_batch {
@@ -66,7 +65,6 @@ struct xray_batch {
     uint64_t opened_ns;
     uint64_t last_add_ns;
     uint32_t unprocessed; /* entries of the 200 answer, at most n_docs */
-    struct xray_batch *next_sealed;
     struct xray_doc docs[XRAY_MAX_DOCUMENTS];
     struct record_hdr hdrs[XRAY_MAX_DOCUMENTS]; /* source and cookie, for delivery acks */
 };
@@ -82,8 +80,6 @@ struct xray_exporter {
     struct xray_batch *pool;
     size_t n_pool;
     struct xray_batch *open;
-    struct xray_batch *sealed_head, *sealed_tail;
-    unsigned sending;
     bool blocked;
     struct log_complain reject_complain;
     struct log_complain drop_complain;
@@ -153,27 +149,7 @@ static void batch_free(struct xray_batch *b)
     aws_batch_reset(&b->aws);
     b->n_docs = 0;
     b->unprocessed = 0;
-    b->next_sealed = NULL;
     b->state = XRAY_FREE;
-}
-
-static void pump(struct xray_exporter *x)
-{
-    while (x->sealed_head && x->sending < (unsigned)x->cfg.max_in_flight && x->sender_ready) {
-        struct xray_batch *b = x->sealed_head;
-        x->sealed_head = b->next_sealed;
-        if (!x->sealed_head)
-            x->sealed_tail = NULL;
-        b->state = XRAY_SENDING;
-        b->unprocessed = 0;
-        x->sending++;
-        if (aws_sender_send(&x->sender, &b->aws) != 0) {
-            x->sending--;
-            selfstats_drop(&x->e->stats, DROP_SHUTDOWN, b->n_docs);
-            report_batch(x, b, DELIVERY_GAVE_UP);
-            batch_free(b);
-        }
-    }
 }
 
 static void seal(struct xray_exporter *x)
@@ -197,14 +173,9 @@ static void seal(struct xray_exporter *x)
     b->aws.target = NULL;
     b->aws.content_type = "application/json";
     snprintf(b->aws.path, sizeof(b->aws.path), "/TraceSegments");
-    b->state = XRAY_SEALED;
-    b->next_sealed = NULL;
-    if (x->sealed_tail)
-        x->sealed_tail->next_sealed = b;
-    else
-        x->sealed_head = b;
-    x->sealed_tail = b;
-    pump(x);
+    b->state = XRAY_SENDING;
+    b->unprocessed = 0;
+    aws_sender_enqueue(&x->sender, &b->aws);
 }
 
 /* When the open batch is due: idle_flush after its last document, max_batch_age after
@@ -297,13 +268,11 @@ static void xray_done(void *user, struct aws_batch *ab, enum delivery_outcome ou
 {
     struct xray_exporter *x = user;
     struct xray_batch *b = (struct xray_batch *)ab;
-    x->sending--;
     if (outcome == DELIVERY_ACCEPTED)
         selfstats_add(&x->e->stats.records_out, b->n_docs - b->unprocessed);
     /* Drops of rejected and given-up batches were counted by the sender. */
     report_batch(x, b, outcome);
     batch_free(b);
-    pump(x);
     if (x->blocked) {
         x->blocked = false;
         exporter_ready(x->e);
@@ -395,7 +364,6 @@ static int xray_flush(struct exporter *e)
     struct xray_exporter *x = e->ctx;
     if (x->open && (e->draining || clock_monotonic_ns() >= open_due_ns(x)))
         seal(x);
-    pump(x);
     return 0;
 }
 
@@ -432,6 +400,7 @@ static int xray_start(struct exporter *e, uv_loop_t *loop)
     o.gzip = x->cfg.gzip;
     o.gzip_min_bytes = (size_t)x->cfg.gzip_min_bytes;
     o.request_timeout_ms = x->cfg.request_timeout_ns / NS_PER_MS;
+    o.max_in_flight = (unsigned)x->cfg.max_in_flight;
     if (o.http.max_connections < (unsigned)x->cfg.max_in_flight)
         o.http.max_connections = (unsigned)x->cfg.max_in_flight;
     struct aws_sender_callbacks cb = {.classify = xray_classify, .done = xray_done};
@@ -463,14 +432,13 @@ static void xray_stop(struct exporter *e)
     /* Whatever was not delivered by the deadline is given up and counted. */
     for (size_t i = 0; i < x->n_pool; i++) {
         struct xray_batch *b = &x->pool[i];
-        if (b->state == XRAY_OPEN || b->state == XRAY_SEALED) {
+        if (b->state == XRAY_OPEN) {
             selfstats_drop(&e->stats, DROP_SHUTDOWN, b->n_docs);
             report_batch(x, b, DELIVERY_GAVE_UP);
             batch_free(b);
         }
     }
     x->open = NULL;
-    x->sealed_head = x->sealed_tail = NULL;
     x->sender_ready = false;
     /* Batches in flight finish through xray_done with DELIVERY_GAVE_UP. */
     aws_sender_close(&x->sender, on_sender_closed, e);
