@@ -1,5 +1,6 @@
 #include "collectors/collector.h"
 
+#include "agent/clock.h"
 #include "agent/log.h"
 
 #include <errno.h>
@@ -322,6 +323,42 @@ void collector_handle_closed(struct collector *c)
 uint64_t collector_interval_ns(const struct collector *c)
 {
     return c->metric.interval_ns ? c->metric.interval_ns : c->env->metrics_interval_ns;
+}
+
+static void on_collector_timer(uv_timer_t *h)
+{
+    struct collector_timer *t = h->data;
+    t->tick(t->c);
+}
+
+static void on_collector_timer_closed(uv_handle_t *h)
+{
+    struct collector_timer *t = h->data;
+    collector_handle_closed(t->c);
+}
+
+int collector_timer_start(struct collector *c, uv_loop_t *loop, struct collector_timer *t,
+                          void (*tick)(struct collector *c))
+{
+    /* 0 only if the agent left its default unset: the CloudWatch agent's 60 s. */
+    uint64_t every_ms = collector_interval_ns(c) / NS_PER_MS;
+    t->c = c;
+    t->tick = tick;
+    int r = uv_timer_init(loop, &t->timer);
+    if (r != 0)
+        return r;
+    t->timer.data = t;
+    collector_handle_opened(c);
+    r = uv_timer_start(&t->timer, on_collector_timer, 0, every_ms ? every_ms : 60000);
+    if (r != 0)
+        uv_close((uv_handle_t *)&t->timer, on_collector_timer_closed);
+    return r;
+}
+
+void collector_timer_stop(struct collector_timer *t)
+{
+    uv_timer_stop(&t->timer);
+    uv_close((uv_handle_t *)&t->timer, on_collector_timer_closed);
 }
 
 static const struct metric_measurement default_measurement = {0};

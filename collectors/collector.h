@@ -118,6 +118,18 @@ void collector_config_error(struct collector *c, const char *key, const char *fm
 void collector_handle_opened(struct collector *c);
 void collector_handle_closed(struct collector *c);
 
+/* A scrape timer for metric collectors: the first tick at once, then every
+ * collector_interval_ns(c); its handle is counted and closed with the collector. */
+struct collector_timer {
+    uv_timer_t timer;
+    struct collector *c;
+    void (*tick)(struct collector *c);
+};
+
+int collector_timer_start(struct collector *c, uv_loop_t *loop, struct collector_timer *t,
+                          void (*tick)(struct collector *c));
+void collector_timer_stop(struct collector_timer *t);
+
 /* Effective scrape interval: the plugin's own, else the agent's. */
 uint64_t collector_interval_ns(const struct collector *c);
 

@@ -97,7 +97,7 @@ struct cpu_ctx {
     unsigned cur; /* index of the set the next scrape fills */
     bool primed;
     struct log_complain complain;
-    uv_timer_t timer;
+    struct collector_timer timer;
 };
 
 static const struct cfg_field cpu_fields[] = {
@@ -284,38 +284,16 @@ static void cpu_scrape(struct collector *c)
     x->primed = true;
 }
 
-static void cpu_on_timer(uv_timer_t *t)
-{
-    cpu_scrape(t->data);
-}
-
-static void cpu_on_close(uv_handle_t *h)
-{
-    collector_handle_closed(h->data);
-}
-
 static int cpu_start(struct collector *c, uv_loop_t *loop)
 {
     struct cpu_ctx *x = c->ctx;
-    /* 0 only if the agent left its default unset: fall back to the CloudWatch agent's 60 s. */
-    uint64_t every_ms = collector_interval_ns(c) / NS_PER_MS;
-
-    int r = uv_timer_init(loop, &x->timer);
-    if (r != 0)
-        return r;
-    x->timer.data = c;
-    collector_handle_opened(c);
-    r = uv_timer_start(&x->timer, cpu_on_timer, 0, every_ms ? every_ms : 60000);
-    if (r != 0)
-        uv_close((uv_handle_t *)&x->timer, cpu_on_close);
-    return r;
+    return collector_timer_start(c, loop, &x->timer, cpu_scrape);
 }
 
 static void cpu_stop(struct collector *c)
 {
     struct cpu_ctx *x = c->ctx;
-    uv_timer_stop(&x->timer);
-    uv_close((uv_handle_t *)&x->timer, cpu_on_close);
+    collector_timer_stop(&x->timer);
 }
 
 static void cpu_destroy(struct collector *c)

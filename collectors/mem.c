@@ -56,7 +56,7 @@ struct mem_ctx {
     char *meminfo_path;
     struct procfs_buf buf;
     struct log_complain complain;
-    uv_timer_t timer;
+    struct collector_timer timer;
 };
 
 static const struct cfg_field mem_fields[] = {
@@ -153,38 +153,16 @@ static void mem_scrape(struct collector *c)
         selfstats_drop(&c->stats, DROP_RING_FULL, dropped);
 }
 
-static void mem_on_timer(uv_timer_t *t)
-{
-    mem_scrape(t->data);
-}
-
-static void mem_on_close(uv_handle_t *h)
-{
-    collector_handle_closed(h->data);
-}
-
 static int mem_start(struct collector *c, uv_loop_t *loop)
 {
     struct mem_ctx *x = c->ctx;
-    /* 0 only if the agent left its default unset: fall back to the CloudWatch agent's 60 s. */
-    uint64_t every_ms = collector_interval_ns(c) / NS_PER_MS;
-
-    int r = uv_timer_init(loop, &x->timer);
-    if (r != 0)
-        return r;
-    x->timer.data = c;
-    collector_handle_opened(c);
-    r = uv_timer_start(&x->timer, mem_on_timer, 0, every_ms ? every_ms : 60000);
-    if (r != 0)
-        uv_close((uv_handle_t *)&x->timer, mem_on_close);
-    return r;
+    return collector_timer_start(c, loop, &x->timer, mem_scrape);
 }
 
 static void mem_stop(struct collector *c)
 {
     struct mem_ctx *x = c->ctx;
-    uv_timer_stop(&x->timer);
-    uv_close((uv_handle_t *)&x->timer, mem_on_close);
+    collector_timer_stop(&x->timer);
 }
 
 static void mem_destroy(struct collector *c)
