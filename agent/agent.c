@@ -89,9 +89,11 @@ static void agent_log_summary(struct agent *a, const char *prefix)
                      100.0 * (double)ring_high_water_bytes(&a->ring) / (double)cap);
     uint64_t lost = atomic_load(&a->pipeline.acks_lost);
     uint64_t unrouted = atomic_load(&a->pipeline.records_unrouted);
-    if (lost || unrouted)
-        (void)buf_printf(&b, " | acks lost %llu, unrouted %llu", (unsigned long long)lost,
-                         (unsigned long long)unrouted);
+    uint64_t undecodable = atomic_load(&a->pipeline.records_undecodable);
+    if (lost || unrouted || undecodable)
+        (void)buf_printf(&b, " | acks lost %llu, unrouted %llu, undecodable %llu",
+                         (unsigned long long)lost, (unsigned long long)unrouted,
+                         (unsigned long long)undecodable);
     log_info(NULL, "%s", b.data ? (const char *)b.data : prefix);
     buf_release(&b);
 }

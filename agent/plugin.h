@@ -37,7 +37,6 @@ struct plugin_env {
     const char *state_dir; /* checkpoints, spool, alarm state */
     const char *metrics_namespace;
     uint64_t metrics_interval_ns; /* agent.metrics_collection_interval */
-    uint64_t flush_interval_ns;   /* metrics/logs force_flush_interval */
     const char *region;
 };
 

@@ -460,7 +460,6 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
         .state_dir = s->osprey.state_dir,
         .metrics_namespace = s->metrics.namespace_,
         .metrics_interval_ns = s->agent.metrics_collection_interval_ns,
-        .flush_interval_ns = s->osprey.flush_interval_ns,
         .region = s->agent.region,
     };
     if (ret != 0)

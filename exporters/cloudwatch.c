@@ -246,12 +246,7 @@ static bool batch_can_take(struct cw_batch *b, const struct record_hdr *hdr)
 {
     if (b->aws.records >= CW_MAX_POINTS_PER_BATCH)
         return false;
-    if (b->aws.runs.n == DELIVERY_RUNS_MAX && hdr->cookie) {
-        struct delivery_runs probe = b->aws.runs;
-        if (delivery_runs_add(&probe, hdr) != 0)
-            return false;
-    }
-    return true;
+    return delivery_runs_has_room(&b->aws.runs, hdr);
 }
 
 static int cw_add(struct exporter *e, const struct record_view *v)

@@ -116,7 +116,6 @@ struct cwl_exporter {
     struct cwl_batch *pool;
     size_t n_pool;
     bool blocked;
-    uint64_t truncated;
     struct log_complain reject_complain;
     struct buf scratch;
 };
@@ -582,7 +581,8 @@ static int cwl_take(struct exporter *e, const struct record_view *v)
         uint64_t hi = ts_ms > b->max_ts_ms ? ts_ms : b->max_ts_ms;
         if (b->n_events >= CWL_MAX_EVENTS || b->bytes + size > CWL_MAX_BATCH_BYTES ||
             hi - lo >= CWL_MAX_SPAN_MS ||
-            b->fragments.len + x->scratch.len + b->n_events + 2048 > CWL_MAX_JSON_BYTES) {
+            b->fragments.len + x->scratch.len + b->n_events + 2048 > CWL_MAX_JSON_BYTES ||
+            !delivery_runs_has_room(&b->aws.runs, &v->hdr)) {
             seal(x, b);
             b = NULL;
         }
@@ -594,18 +594,6 @@ static int cwl_take(struct exporter *e, const struct record_view *v)
             return -EAGAIN;
         }
         b->min_ts_ms = b->max_ts_ms = ts_ms;
-    }
-    if (b->aws.runs.n == DELIVERY_RUNS_MAX && v->hdr.cookie) {
-        struct delivery_runs probe = b->aws.runs;
-        if (delivery_runs_add(&probe, &v->hdr) != 0) {
-            seal(x, b);
-            b = open_batch(x, ev->group, ev->stream);
-            if (!b) {
-                x->blocked = true;
-                return -EAGAIN;
-            }
-            b->min_ts_ms = b->max_ts_ms = ts_ms;
-        }
     }
     uint32_t off = (uint32_t)b->fragments.len;
     if (buf_append(&b->fragments, x->scratch.data, x->scratch.len) != 0) {
@@ -623,7 +611,6 @@ static int cwl_take(struct exporter *e, const struct record_view *v)
         b->max_ts_ms = ts_ms;
     (void)delivery_runs_add(&b->aws.runs, &v->hdr);
     if (truncated) {
-        x->truncated++;
         selfstats_add(&e->stats.errors, 1);
         log_complain(&x->reject_complain, LOG_LEVEL_WARN, e->name,
                      "an event for '%s'/'%s' was larger than %u bytes and was truncated", ev->group,

@@ -195,6 +195,12 @@ void delivery_runs_init(struct delivery_runs *runs)
     runs->n = 0;
 }
 
+bool delivery_runs_has_room(const struct delivery_runs *runs, const struct record_hdr *hdr)
+{
+    return hdr->cookie == 0 || runs->n < DELIVERY_RUNS_MAX ||
+           runs->runs[runs->n - 1].source == hdr->source;
+}
+
 int delivery_runs_add(struct delivery_runs *runs, const struct record_hdr *hdr)
 {
     if (hdr->cookie == 0)

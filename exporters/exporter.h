@@ -104,6 +104,8 @@ void exporter_handle_closed(struct exporter *e);
 void exporter_ready(struct exporter *e);
 
 void delivery_runs_init(struct delivery_runs *runs);
+/* Would delivery_runs_add() take this record (false: no run slot left for it)? */
+bool delivery_runs_has_room(const struct delivery_runs *runs, const struct record_hdr *hdr);
 /* Remember a taken record; -ENOSPC when DELIVERY_RUNS_MAX distinct runs are open (the
  * caller seals its batch first). Records without a cookie are not tracked. */
 int delivery_runs_add(struct delivery_runs *runs, const struct record_hdr *hdr);

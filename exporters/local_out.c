@@ -30,12 +30,8 @@ void local_out_release(struct local_out *o)
 
 int local_out_add(struct local_out *o, struct exporter *e, const struct record_view *v)
 {
-    if (v->hdr.cookie && o->runs.n == DELIVERY_RUNS_MAX) {
-        /* A new source would need a run slot we do not have: write first. */
-        struct delivery_runs probe = o->runs;
-        if (delivery_runs_add(&probe, &v->hdr) != 0)
-            return -EAGAIN;
-    }
+    if (!delivery_runs_has_room(&o->runs, &v->hdr))
+        return -EAGAIN; /* no run slot for a new source: write first */
     /* Invalid UTF-8 is repaired and counted by the source (it knows the file); here it
      * is only made safe for JSON. */
     int r = local_format_record(&o->pending, v, NULL);
