@@ -2,11 +2,15 @@
 and talks to its control API."""
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
 import urllib.parse
+import unittest
 import urllib.request
+
+import harness
 
 SOURCE_DIR = os.environ.get("OSPREY_SOURCE_DIR", os.getcwd())
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -77,3 +81,39 @@ def agent_env():
     env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
                 "AWS_EC2_METADATA_DISABLED": "true"})
     return env
+
+
+class EndpointTestCase(unittest.TestCase):
+    """One endpoint per test class, reset before every test; runs build/osprey against it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.endpoint = Endpoint()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.endpoint.stop()
+
+    def setUp(self):
+        self.endpoint.post("reset", {"config": True})
+        self.agent = None
+
+    def tearDown(self):
+        if self.agent:
+            self.agent.kill()
+
+    def start_agent(self, cfg, env=None):
+        self.agent = harness.Agent(cfg, env=env or agent_env()).start()
+        return self.agent
+
+    def run_agent(self, cfg, expect_ack=True, timeout=60, env=None,
+                  wait_for="records acknowledged"):
+        """Start the agent, wait for `wait_for` in its log, stop it with SIGTERM (exit 0)."""
+        self.start_agent(cfg, env)
+        if expect_ack and wait_for:
+            ok = self.agent.wait_for_log(wait_for, timeout=timeout)
+            self.assertTrue(ok, "no '%s' line\n%s\nendpoint:\n%s" % (
+                wait_for, self.agent.log(), self.endpoint.read_log()[-3000:]))
+        code, _ = self.agent.stop(signal.SIGTERM)
+        self.assertEqual(code, 0, self.agent.log())
+        return self.agent.log()

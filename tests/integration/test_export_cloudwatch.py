@@ -17,7 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from aws_endpoint import Endpoint, REGION, agent_env  # noqa: E402
+from aws_endpoint import EndpointTestCase, Endpoint, REGION, agent_env  # noqa: E402
 
 HOST = "it-host"
 NAME = "generated_value"
@@ -60,33 +60,7 @@ def expand(datums):
     return out
 
 
-class CloudWatchExport(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.endpoint = Endpoint()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.endpoint.stop()
-
-    def setUp(self):
-        self.endpoint.post("reset", {"config": True})
-        self.agent = None
-
-    def tearDown(self):
-        if self.agent:
-            self.agent.kill()
-
-    def run_agent(self, cfg, wait_for="records acknowledged", timeout=60, env=None):
-        self.agent = harness.Agent(cfg, env=env or agent_env()).start()
-        if wait_for:
-            ok = self.agent.wait_for_log(wait_for, timeout=timeout)
-            self.assertTrue(ok, "no '%s' line\n%s\nendpoint:\n%s" % (
-                wait_for, self.agent.log(), self.endpoint.read_log()[-3000:]))
-        code, _ = self.agent.stop(signal.SIGTERM)
-        self.assertEqual(code, 0, self.agent.log())
-        return self.agent.log()
-
+class CloudWatchExport(EndpointTestCase):
     def metrics(self, **q):
         return self.endpoint.get("metrics", **q)["metrics"]
 

@@ -6,14 +6,12 @@ limits respected at their edges, and the failure paths (throttling, 5xx, refused
 connections, malformed answers, bad signatures) handled as the issue asks."""
 import collections
 import os
-import signal
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import harness  # noqa: E402
-from aws_endpoint import Endpoint, REGION, agent_env  # noqa: E402
+from aws_endpoint import EndpointTestCase, REGION, agent_env  # noqa: E402
 
 GROUP = "/osprey/test"
 STREAM = "stream-1"
@@ -41,33 +39,7 @@ def gen(count, **kw):
     return g
 
 
-class CloudWatchLogsExport(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.endpoint = Endpoint()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.endpoint.stop()
-
-    def setUp(self):
-        self.endpoint.post("reset", {"config": True})
-        self.agent = None
-
-    def tearDown(self):
-        if self.agent:
-            self.agent.kill()
-
-    def run_agent(self, cfg, expect_ack=True, timeout=60, env=None):
-        self.agent = harness.Agent(cfg, env=env or agent_env()).start()
-        if expect_ack:
-            ok = self.agent.wait_for_log("records acknowledged", timeout=timeout)
-            self.assertTrue(ok, "no acknowledgement line\n" + self.agent.log() +
-                            "\nendpoint:\n" + self.endpoint.read_log()[-3000:])
-        code, _ = self.agent.stop(signal.SIGTERM)
-        self.assertEqual(code, 0, self.agent.log())
-        return self.agent.log()
-
+class CloudWatchLogsExport(EndpointTestCase):
     def events(self, group=GROUP, stream=STREAM):
         return self.endpoint.get("logs", group=group, stream=stream)["events"]
 

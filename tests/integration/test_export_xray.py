@@ -15,8 +15,7 @@ import unittest
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(__file__))
-import harness  # noqa: E402
-from aws_endpoint import Endpoint, REGION, agent_env  # noqa: E402
+from aws_endpoint import EndpointTestCase, REGION, agent_env  # noqa: E402
 
 
 def config(endpoint, generators, sink=None, osprey=None):
@@ -39,37 +38,7 @@ def gen(count, **kw):
     return g
 
 
-class XRayExport(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.endpoint = Endpoint()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.endpoint.stop()
-
-    def setUp(self):
-        self.endpoint.post("reset", {"config": True})
-        self.agent = None
-
-    def tearDown(self):
-        if self.agent:
-            self.agent.kill()
-
-    def start_agent(self, cfg, env=None):
-        self.agent = harness.Agent(cfg, env=env or agent_env()).start()
-        return self.agent
-
-    def run_agent(self, cfg, expect_ack=True, timeout=60, env=None):
-        self.start_agent(cfg, env)
-        if expect_ack:
-            ok = self.agent.wait_for_log("records acknowledged", timeout=timeout)
-            self.assertTrue(ok, "no acknowledgement line\n" + self.agent.log() +
-                            "\nendpoint:\n" + self.endpoint.read_log()[-3000:])
-        code, _ = self.agent.stop(signal.SIGTERM)
-        self.assertEqual(code, 0, self.agent.log())
-        return self.agent.log()
-
+class XRayExport(EndpointTestCase):
     def segments(self):
         return self.endpoint.get("segments")["segments"]
 
