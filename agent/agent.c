@@ -31,7 +31,6 @@ struct agent {
     struct collect_output out;
     size_t collectors_running;
     bool shutting_down;
-    bool export_started;
     int log_fd;
 };
 
@@ -316,7 +315,6 @@ int agent_run(const char *config_path)
         log_error(NULL, "cannot start the export thread: %s", uv_strerror(r));
         goto out_abort_loops;
     }
-    a->export_started = true;
 
     log_info(NULL, "osprey %s started: %zu collectors, %zu sinks, ring %lld bytes", OSPREY_VERSION,
              a->settings.n_collectors, a->settings.n_exporters,

@@ -14,6 +14,7 @@
 #ifndef OSPREY_PLUGIN_H
 #define OSPREY_PLUGIN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -61,5 +62,10 @@ struct plugin_cfg {
     const char *path;
     struct cfg_errors *errs;
 };
+
+/* Report a configuration error at `key` of the instance being configured (its key's
+ * FILE:LINE:COL), or, outside configuration time, log it once under `component`. */
+void plugin_cfg_verror(const struct plugin_cfg *cfg, const char *component, const char *key,
+                       const char *fmt, va_list ap);
 
 #endif

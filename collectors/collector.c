@@ -20,28 +20,12 @@ static const struct cfg_field metric_common_fields[] = {
     CFG_END,
 };
 
-const struct cfg_field *collector_metric_common_fields(void)
-{
-    return metric_common_fields;
-}
-
 void collector_config_error(struct collector *c, const char *key, const char *fmt, ...)
 {
-    char path[1024];
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    plugin_cfg_verror(&c->cfg, c->name, key, fmt, ap);
     va_end(ap);
-    if (!c->cfg.errs) {
-        log_error(c->name, "%s", msg);
-        return;
-    }
-    if (key)
-        cfg_path_join(path, sizeof(path), c->cfg.path, key);
-    else
-        snprintf(path, sizeof(path), "%s", c->cfg.path);
-    cfg_error_at(c->cfg.errs, c->cfg.doc, path, key != NULL, "%s", msg);
 }
 
 static void measurements_release(struct collector_metric_opts *m)

@@ -109,9 +109,6 @@ void collector_destroy(struct collector *c);
 void collector_deliver_ack(struct collector *c, const struct delivery_ack *ack);
 void collector_space_available(struct collector *c);
 
-/* The common metric keys' table (for documentation and --help-plugin). */
-const struct cfg_field *collector_metric_common_fields(void);
-
 /* Plugin side. */
 void collector_config_error(struct collector *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -20,21 +20,10 @@ static const struct cfg_field exporter_common_fields[] = {
 
 void exporter_config_error(struct exporter *e, const char *key, const char *fmt, ...)
 {
-    char path[1024];
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    plugin_cfg_verror(&e->cfg, e->name, key, fmt, ap);
     va_end(ap);
-    if (!e->cfg.errs) {
-        log_error(e->name, "%s", msg);
-        return;
-    }
-    if (key)
-        cfg_path_join(path, sizeof(path), e->cfg.path, key);
-    else
-        snprintf(path, sizeof(path), "%s", e->cfg.path);
-    cfg_error_at(e->cfg.errs, e->cfg.doc, path, key != NULL, "%s", msg);
 }
 
 static int resolve_kinds(struct exporter *e)
