@@ -317,6 +317,13 @@ static enum aws_verdict generic_verdict(const struct http_response *r, const str
     return AWS_VERDICT_REJECT;
 }
 
+/* Does a 2xx answer have the format of `protocol`'s answers (XML for query, JSON
+ * otherwise)? */
+static bool from_the_service(const struct aws_sender *s, const struct http_response *r)
+{
+    return strstr(r->content_type, s->opts.protocol == AWS_PROTOCOL_QUERY ? "xml" : "json");
+}
+
 static void on_response(const struct http_response *r, void *data)
 {
     struct aws_batch *b = data;
@@ -333,8 +340,18 @@ static void on_response(const struct http_response *r, void *data)
         return;
     }
     enum aws_verdict v = AWS_VERDICT_DEFAULT;
-    if (s->cb.classify)
+    bool success = !r->error && r->status >= 200 && r->status < 300;
+    if (success && !from_the_service(s, r)) {
+        /* A 2xx in another format (a proxy, a captive portal): nothing proves the
+         * records were stored, so they are sent again (at-least-once). */
+        selfstats_add(&e->stats.errors, 1);
+        log_complain(&s->complain, LOG_LEVEL_WARN, e->name,
+                     "HTTP %ld answer with content type '%s' is not the service's, sending again",
+                     r->status, r->content_type);
+        v = AWS_VERDICT_RETRY;
+    } else if (s->cb.classify) {
         v = s->cb.classify(s->user, b, r, &err);
+    }
     if (v == AWS_VERDICT_DEFAULT)
         v = generic_verdict(r, &err);
 

@@ -257,19 +257,19 @@ static void batch_free(struct cwl_batch *b)
     b->state = CWL_FREE;
 }
 
-/* A 200 answer that is not CloudWatch Logs' JSON did not come from the service (a proxy,
- * a captive portal, a broken middlebox): nothing proves the events were stored, so the
- * batch is sent again (at-least-once). Returns false for such an answer. */
+/* A 200 JSON answer whose body cannot be read proves nothing about what was stored: the
+ * batch is sent again (at-least-once; the sender already did the same for answers in
+ * another format). Returns false for such an answer. */
 static bool count_rejected_events(struct cwl_exporter *x, struct cwl_batch *b,
                                   const struct http_response *r)
 {
     json_t *j = json_loadb((const char *)r->body, r->body_len, 0, NULL);
-    if (!json_is_object(j) || !strstr(r->content_type, "json")) {
+    if (!json_is_object(j)) {
         selfstats_add(&x->e->stats.errors, 1);
         log_complain(&x->reject_complain, LOG_LEVEL_WARN, x->e->name,
-                     "malformed PutLogEvents answer (HTTP 200, content type '%s', %zu bytes), "
-                     "sending the batch again",
-                     r->content_type, r->body_len);
+                     "malformed PutLogEvents answer (HTTP 200, %zu bytes), sending the batch "
+                     "again",
+                     r->body_len);
         if (j)
             json_decref(j);
         return false;

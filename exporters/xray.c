@@ -213,20 +213,20 @@ static void on_flush_timer(uv_timer_t *h)
 
 /* ---- sender callbacks --------------------------------------------------------------- */
 
-/* A 200 answer that is not X-Ray's JSON did not come from the service (a proxy, a captive
- * portal): nothing proves the documents were stored, so the batch is sent again
- * (at-least-once). Returns false for such an answer. */
+/* A 200 JSON answer whose body cannot be read proves nothing about what was stored: the
+ * batch is sent again (at-least-once; the sender already did the same for answers in
+ * another format). Returns false for such an answer. */
 static bool read_answer(struct xray_exporter *x, struct xray_batch *b,
                         const struct http_response *r)
 {
     size_t total = 0;
     int rc = xray_parse_response(r->body, r->body_len, x->unprocessed, XRAY_MAX_DOCUMENTS, &total);
-    if (rc != 0 || !strstr(r->content_type, "json")) {
+    if (rc != 0) {
         selfstats_add(&x->e->stats.errors, 1);
         log_complain(&x->reject_complain, LOG_LEVEL_WARN, x->e->name,
-                     "malformed PutTraceSegments answer (HTTP 200, content type '%s', %zu "
-                     "bytes), sending the batch again",
-                     r->content_type, r->body_len);
+                     "malformed PutTraceSegments answer (HTTP 200, %zu bytes), sending the "
+                     "batch again",
+                     r->body_len);
         return false;
     }
     if (total == 0)
