@@ -66,6 +66,11 @@ static void summary_append_stats(struct buf *b, const char *name, struct selfsta
     uint64_t errors = selfstats_get(&st->errors);
     if (errors)
         (void)buf_printf(b, "(errors %llu)", (unsigned long long)errors);
+    for (unsigned i = 0; st->reject_names && st->reject_names[i] && i < SELFSTATS_REJECT_MAX; i++) {
+        uint64_t n = selfstats_get(&st->rejects[i]);
+        if (n)
+            (void)buf_printf(b, "(%s %llu)", st->reject_names[i], (unsigned long long)n);
+    }
 }
 
 static void agent_log_summary(struct agent *a, const char *prefix)

@@ -8,6 +8,11 @@
  *   for the instance's lifetime.
  * - Every record a plugin does not pass on is counted under one drop reason: nothing is
  *   dropped silently.
+ * - A plugin may also name finer reasons of its own (a listener's "bad_type",
+ *   "no_value", …): it points reject_names at a static NULL-terminated table of at most
+ *   SELFSTATS_REJECT_MAX names before it starts, and counts with selfstats_reject(), which
+ *   adds to both the fine reason and its coarse drop reason. The summary line and the
+ *   self-metrics show every fine reason that is non-zero.
  */
 #ifndef OSPREY_SELFSTATS_H
 #define OSPREY_SELFSTATS_H
@@ -29,6 +34,8 @@ enum selfstats_drop {
 
 const char *selfstats_drop_name(enum selfstats_drop reason);
 
+#define SELFSTATS_REJECT_MAX 24
+
 struct selfstats {
     _Atomic uint64_t records_in;
     _Atomic uint64_t records_out;
@@ -40,6 +47,8 @@ struct selfstats {
     _Atomic uint64_t batches_failed;
     _Atomic uint64_t retries;
     _Atomic uint64_t dropped[DROP_REASON_MAX];
+    const char *const *reject_names; /* plugin-owned static table, NULL-terminated */
+    _Atomic uint64_t rejects[SELFSTATS_REJECT_MAX];
 };
 
 static inline void selfstats_add(_Atomic uint64_t *counter, uint64_t n)
@@ -54,6 +63,16 @@ static inline uint64_t selfstats_get(_Atomic uint64_t *counter)
 
 static inline void selfstats_drop(struct selfstats *s, enum selfstats_drop reason, uint64_t n)
 {
+    atomic_fetch_add_explicit(&s->dropped[reason], n, memory_order_relaxed);
+}
+
+/* One input dropped for the plugin's fine reason `which` (an index into reject_names),
+ * counted under the coarse `reason` too. */
+static inline void selfstats_reject(struct selfstats *s, enum selfstats_drop reason, unsigned which,
+                                    uint64_t n)
+{
+    if (which < SELFSTATS_REJECT_MAX)
+        atomic_fetch_add_explicit(&s->rejects[which], n, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->dropped[reason], n, memory_order_relaxed);
 }
 

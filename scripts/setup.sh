@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev libfuzzer-14-dev
   libuv1-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libpcre2-dev libcmocka-dev
-  python3 python3-botocore logrotate time bc curl ca-certificates
+  python3 python3-botocore logrotate time bc curl ca-certificates nodejs
 )
 
 missing=()
@@ -15,6 +15,11 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = "installed" ] || missing+=("$p")
 done
+# Debian's nodejs comes without npm (package npm); other builds of the nodejs package
+# (NodeSource) carry npm themselves and conflict with Debian's npm package.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0

@@ -11,6 +11,9 @@ jobs=$(nproc)
 echo "== format"
 ./scripts/check-format.sh
 
+echo "== npm clients (tests/npm, from the committed lock file)"
+./scripts/npm-clients.sh
+
 echo "== ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOSPREY_SANITIZE='address;undefined' \
   -DOSPREY_WERROR=ON >/dev/null
