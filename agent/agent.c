@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -29,6 +30,7 @@ struct agent {
     uv_async_t ack_wake;
     uv_async_t export_done;
     struct collect_output out;
+    struct instance_meta instance;
     size_t collectors_running;
     bool shutting_down;
     int log_fd;
@@ -268,6 +270,39 @@ static void close_all_handles(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* ${aws:...} dimension values come from EC2 instance metadata, asked once at start. Off
+ * EC2 (or with IMDS off) the metrics are published without them, as the CloudWatch agent
+ * does; the log says so once. */
+static void agent_fetch_instance_meta(struct agent *a)
+{
+    struct settings *s = &a->settings;
+    if (!settings_need_instance_meta(s))
+        return;
+    const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
+    if (disabled && strcasecmp(disabled, "true") == 0) {
+        log_warn(NULL, "AWS_EC2_METADATA_DISABLED is set: ${aws:...} dimensions are left out");
+        return;
+    }
+    const char *endpoint = s->creds.imds_endpoint;
+    if (!endpoint)
+        endpoint = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if (!endpoint)
+        endpoint = INSTANCE_META_DEFAULT_ENDPOINT;
+    int r = instance_meta_fetch(endpoint, 1000, &a->instance);
+    if (r != 0) {
+        log_warn(NULL,
+                 "EC2 instance metadata at %s did not answer (%s): ${aws:...} dimensions are "
+                 "left out",
+                 endpoint, strerror(-r));
+        return;
+    }
+    log_info(NULL, "instance metadata: %s (%s, %s)%s%s", a->instance.instance_id,
+             a->instance.instance_type, a->instance.image_id,
+             a->instance.autoscaling_group[0] ? ", Auto Scaling group " : "",
+             a->instance.autoscaling_group);
+    s->env.instance = &a->instance;
+}
+
 int agent_run(const char *config_path)
 {
     struct agent *a = calloc(1, sizeof(*a));
@@ -288,6 +323,7 @@ int agent_run(const char *config_path)
     agent_apply_logging(a);
     signal(SIGPIPE, SIG_IGN);
     http_global_init(); /* before any thread exists */
+    agent_fetch_instance_meta(a);
 
     r = ring_init(&a->ring, (size_t)a->settings.osprey.ring_bytes);
     if (r != 0) {

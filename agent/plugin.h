@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 #include "agent/config.h"
+#include "agent/instance_meta.h"
+#include "agent/record.h"
 #include "agent/selfstats.h"
 
 #define PLUGIN_NAME_MAX 64
@@ -31,6 +33,12 @@ enum plugin_state {
     PLUGIN_STOPPED,
 };
 
+/* One entry of metrics.aggregation_dimensions: a rollup to exactly these dimensions. */
+struct metric_dim_set {
+    size_t n;
+    const char *names[METRIC_MAX_DIMS];
+};
+
 struct plugin_env {
     const char *hostname;
     bool omit_hostname;
@@ -39,6 +47,13 @@ struct plugin_env {
     const char *metrics_namespace;
     uint64_t metrics_interval_ns; /* agent.metrics_collection_interval */
     const char *region;
+    /* metrics.append_dimensions: values may be "${aws:...}" placeholders, resolved through
+     * `instance` when a point is built (unknown ones are left out). */
+    const struct metric_dim *append_dims;
+    size_t n_append_dims;
+    const struct metric_dim_set *aggregation; /* metrics.aggregation_dimensions */
+    size_t n_aggregation;
+    const struct instance_meta *instance; /* set by the agent before start; NULL = unknown */
 };
 
 enum delivery_outcome {

@@ -66,11 +66,13 @@ static const struct cfg_field metrics_fields[] = {
      "60", 1, 86400, NULL, 0, "seconds between metric batch sends"},
     {"metrics_collected", CFG_JSON, offsetof(struct metrics_section, metrics_collected), NULL, 0, 0,
      NULL, 0, "one object per metrics plugin"},
-    {"append_dimensions", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "global append_dimensions need EC2 instance metadata, not implemented in this build yet "
-     "(per-plugin append_dimensions with literal values work)"},
-    {"aggregation_dimensions", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "not implemented in this build yet"},
+    {"append_dimensions", CFG_JSON, offsetof(struct metrics_section, append_dimensions), NULL, 0, 0,
+     NULL, 0,
+     "{\"InstanceId\": \"${aws:InstanceId}\", ...}: EC2 dimensions on every metric, from "
+     "instance metadata (ImageId, InstanceId, InstanceType, AutoScalingGroupName)"},
+    {"aggregation_dimensions", CFG_JSON, offsetof(struct metrics_section, aggregation_dimensions),
+     NULL, 0, 0, NULL, 0,
+     "[[\"AutoScalingGroupName\"], []]: also publish each metric rolled up to these dimensions"},
     {"endpoint_override", CFG_STRING, offsetof(struct metrics_section, endpoint_override), NULL, 0,
      0, NULL, 0, "CloudWatch endpoint (a compatible endpoint, a VPC endpoint)"},
     {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
@@ -413,6 +415,121 @@ static int check_routes(struct settings *s, struct cfg_errors *errs)
     return ret;
 }
 
+/* The CloudWatch agent accepts exactly these four global append_dimensions. */
+static const char *const global_dimension_keys[][2] = {
+    {"ImageId", "${aws:ImageId}"},
+    {"InstanceId", "${aws:InstanceId}"},
+    {"InstanceType", "${aws:InstanceType}"},
+    {"AutoScalingGroupName", "${aws:AutoScalingGroupName}"},
+};
+
+static int bind_metric_dimensions(struct settings *s, struct cfg_errors *errs)
+{
+    int ret = 0;
+    json_t *ad = s->metrics.append_dimensions;
+    if (ad && !json_is_object(ad)) {
+        cfg_error_at(errs, &s->doc, "metrics/append_dimensions", false,
+                     "'append_dimensions' must be an object, got %s", cfg_json_type_name(ad));
+        ret = -EINVAL;
+    } else if (ad) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(ad, key, v)
+        {
+            char path[1024];
+            cfg_path_join(path, sizeof(path), "metrics/append_dimensions", key);
+            size_t k = 0, n_keys = sizeof(global_dimension_keys) / sizeof(global_dimension_keys[0]);
+            while (k < n_keys && strcmp(global_dimension_keys[k][0], key) != 0)
+                k++;
+            if (k == n_keys) {
+                cfg_error_at(errs, &s->doc, path, true,
+                             "unknown global dimension '%s' (the CloudWatch agent allows ImageId, "
+                             "InstanceId, InstanceType, AutoScalingGroupName; other dimensions go "
+                             "in a plugin's append_dimensions)",
+                             key);
+                ret = -EINVAL;
+            } else if (!json_is_string(v) ||
+                       strcmp(json_string_value(v), global_dimension_keys[k][1]) != 0) {
+                cfg_error_at(errs, &s->doc, path, false, "'%s' must be \"%s\"", key,
+                             global_dimension_keys[k][1]);
+                ret = -EINVAL;
+            } else if (s->n_append_dims < METRIC_MAX_DIMS) {
+                s->append_dims[s->n_append_dims++] =
+                    (struct metric_dim){global_dimension_keys[k][0], global_dimension_keys[k][1]};
+            }
+        }
+    }
+
+    json_t *agg = s->metrics.aggregation_dimensions;
+    if (!agg)
+        return ret;
+    if (!json_is_array(agg)) {
+        cfg_error_at(
+            errs, &s->doc, "metrics/aggregation_dimensions", false,
+            "'aggregation_dimensions' must be an array of arrays of dimension names, got %s",
+            cfg_json_type_name(agg));
+        return -EINVAL;
+    }
+    s->aggregation = calloc(json_array_size(agg) + 1, sizeof(*s->aggregation));
+    if (!s->aggregation)
+        return -ENOMEM;
+    size_t i;
+    json_t *set;
+    json_array_foreach(agg, i, set)
+    {
+        char path[1024];
+        cfg_path_index(path, sizeof(path), "metrics/aggregation_dimensions", i);
+        if (!json_is_array(set) || json_array_size(set) > METRIC_MAX_DIMS) {
+            cfg_error_at(errs, &s->doc, path, false,
+                         "each aggregation must be an array of at most %d dimension names",
+                         METRIC_MAX_DIMS);
+            ret = -EINVAL;
+            continue;
+        }
+        struct metric_dim_set *d = &s->aggregation[s->n_aggregation];
+        size_t j;
+        json_t *name;
+        bool ok = true;
+        json_array_foreach(set, j, name)
+        {
+            if (!json_is_string(name) || !json_string_length(name)) {
+                char npath[1024];
+                cfg_path_index(npath, sizeof(npath), path, j);
+                cfg_error_at(errs, &s->doc, npath, false,
+                             "a dimension name must be a non-empty string");
+                ok = false;
+                continue;
+            }
+            d->names[d->n++] = json_string_value(name);
+        }
+        if (ok)
+            s->n_aggregation++;
+        else
+            ret = -EINVAL;
+    }
+    return ret;
+}
+
+/* Whether any metric dimension value needs EC2 instance metadata. */
+bool settings_need_instance_meta(const struct settings *s)
+{
+    if (s->n_append_dims)
+        return true;
+    for (size_t i = 0; i < s->n_collectors; i++) {
+        json_t *ad = s->collectors[i]->metric.append_dimensions;
+        const char *key;
+        json_t *v;
+        if (!ad)
+            continue;
+        json_object_foreach(ad, key, v)
+        {
+            if (json_is_string(v) && strncmp(json_string_value(v), "${aws:", 6) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 static int check_osprey(struct settings *s, struct cfg_errors *errs)
 {
     int64_t rb = s->osprey.ring_bytes;
@@ -461,12 +578,21 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
         .metrics_namespace = s->metrics.namespace_,
         .metrics_interval_ns = s->agent.metrics_collection_interval_ns,
         .region = s->agent.region,
+        .append_dims = s->append_dims,
     };
     if (ret != 0)
         return ret; /* plugin keys depend on sections that failed to bind */
     r = bind_credentials(s, errs);
     if (r != 0)
         ret = r;
+    r = bind_metric_dimensions(s, errs);
+    if (r == -ENOMEM)
+        return r;
+    if (r != 0)
+        ret = r;
+    s->env.n_append_dims = s->n_append_dims;
+    s->env.aggregation = s->aggregation;
+    s->env.n_aggregation = s->n_aggregation;
 
     r = create_metric_collectors(s, errs);
     if (r != 0)
@@ -518,6 +644,8 @@ void settings_release(struct settings *s)
         exporter_destroy(s->exporters[i]);
     free(s->exporters);
     cfg_unbind(agent_fields, &s->agent);
+    free(s->aggregation);
+    s->aggregation = NULL;
     cfg_unbind(metrics_fields, &s->metrics);
     cfg_unbind(osprey_fields, &s->osprey);
     cfg_unbind(agent_credentials_fields, &s->creds);

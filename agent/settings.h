@@ -52,6 +52,8 @@ struct metrics_section {
     char *endpoint_override;
     uint64_t force_flush_interval_ns;
     json_t *metrics_collected;
+    json_t *append_dimensions;
+    json_t *aggregation_dimensions;
 };
 
 struct osprey_section {
@@ -76,6 +78,10 @@ struct settings {
     char hostname[256];
     struct credentials_section creds;
     struct creds_options creds_opts;
+    struct metric_dim append_dims[METRIC_MAX_DIMS]; /* metrics.append_dimensions */
+    size_t n_append_dims;
+    struct metric_dim_set *aggregation; /* metrics.aggregation_dimensions */
+    size_t n_aggregation;
     struct plugin_env env;
     struct collector **collectors;
     size_t n_collectors;
@@ -87,5 +93,7 @@ int settings_load(struct settings *s, const char *path, struct cfg_errors *errs)
 int settings_load_buffer(struct settings *s, const char *name, const char *text, size_t len,
                          struct cfg_errors *errs);
 void settings_release(struct settings *s);
+/* Whether a dimension value ("${aws:InstanceId}") needs EC2 instance metadata. */
+bool settings_need_instance_meta(const struct settings *s);
 
 #endif

@@ -1,6 +1,7 @@
 #include "collectors/collector.h"
 
 #include "agent/clock.h"
+#include "agent/instance_meta.h"
 #include "agent/log.h"
 
 #include <errno.h>
@@ -168,9 +169,11 @@ static int check_append_dimensions(struct collector *c)
             cfg_error_at(c->cfg.errs, c->cfg.doc, kpath, false,
                          "dimension '%s' must be a string, got %s", key, cfg_json_type_name(v));
             ret = -EINVAL;
-        } else if (strstr(json_string_value(v), "${aws:")) {
+        } else if (strstr(json_string_value(v), "${aws:") &&
+                   !instance_meta_placeholder_known(json_string_value(v))) {
             cfg_error_at(c->cfg.errs, c->cfg.doc, kpath, false,
-                         "'%s' needs EC2 instance metadata, which this build does not resolve yet",
+                         "unknown placeholder '%s' (known: ${aws:InstanceId}, "
+                         "${aws:InstanceType}, ${aws:ImageId}, ${aws:AutoScalingGroupName})",
                          json_string_value(v));
             ret = -EINVAL;
         }
@@ -358,6 +361,27 @@ const struct metric_measurement *collector_metric_selected(const struct collecto
     return NULL;
 }
 
+static bool point_has_dim(const struct metric_point *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_dims; i++)
+        if (strcmp(p->dims[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* A "${aws:...}" value becomes the instance's; one that is not known (off EC2, no tags
+ * in metadata) leaves the dimension out rather than publishing the placeholder. */
+static void add_dim_resolved(const struct collector *c, struct metric_point *p, const char *name,
+                             const char *value)
+{
+    if (strncmp(value, "${aws:", 6) == 0) {
+        value = instance_meta_lookup(c->env->instance, value);
+        if (!value)
+            return;
+    }
+    (void)metric_point_add_dim(p, name, value);
+}
+
 void collector_metric_begin(const struct collector *c, struct metric_point *p, const char *field,
                             enum metric_unit default_unit, char *name_buf, size_t name_cap)
 {
@@ -380,9 +404,12 @@ void collector_metric_begin(const struct collector *c, struct metric_point *p, c
         json_t *v;
         json_object_foreach(c->metric.append_dimensions, key, v)
         {
-            (void)metric_point_add_dim(p, key, json_string_value(v));
+            add_dim_resolved(c, p, key, json_string_value(v));
         }
     }
+    for (size_t i = 0; i < c->env->n_append_dims; i++)
+        if (!point_has_dim(p, c->env->append_dims[i].name))
+            add_dim_resolved(c, p, c->env->append_dims[i].name, c->env->append_dims[i].value);
 }
 
 static void emitted(struct collector *c, size_t bytes, bool wake)
@@ -391,6 +418,44 @@ static void emitted(struct collector *c, size_t bytes, bool wake)
     selfstats_add(&c->stats.bytes_out, bytes);
     if (wake && c->out->wake)
         uv_async_send(c->out->wake);
+}
+
+/* metrics.aggregation_dimensions: for each set whose dimensions the point has, one more
+ * point with exactly those dimensions. CloudWatch aggregates the datums that land on the
+ * same series, which is the rollup the CloudWatch agent publishes. */
+static void emit_rollups(struct collector *c, uint64_t ts_ns, const struct metric_point *p)
+{
+    for (size_t s = 0; s < c->env->n_aggregation; s++) {
+        const struct metric_dim_set *set = &c->env->aggregation[s];
+        struct metric_point r;
+        memcpy(&r, p, offsetof(struct metric_point, dims));
+        r.n_dims = 0;
+        size_t found = 0;
+        for (size_t k = 0; k < set->n; k++) {
+            for (size_t i = 0; i < p->n_dims; i++) {
+                if (strcmp(p->dims[i].name, set->names[k]) == 0) {
+                    r.dims[r.n_dims++] = p->dims[i];
+                    found++;
+                    break;
+                }
+            }
+        }
+        if (found != set->n || set->n == p->n_dims)
+            continue; /* lacks a dimension, or the rollup would be the point itself */
+        selfstats_add(&c->stats.records_in, 1);
+        struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns};
+        size_t len = record_metric_size(&r);
+        void *dst = len <= ring_max_record(c->out->ring) ? ring_reserve(c->out->ring, len) : NULL;
+        if (!dst) {
+            selfstats_drop(&c->stats, DROP_RING_FULL, 1);
+            continue;
+        }
+        if (record_metric_encode(dst, len, &hdr, &r) != 0) {
+            selfstats_drop(&c->stats, DROP_INVALID, 1);
+            continue;
+        }
+        emitted(c, len, ring_commit(c->out->ring));
+    }
 }
 
 int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
@@ -411,6 +476,8 @@ int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
         return -EINVAL;
     }
     emitted(c, len, ring_commit(c->out->ring));
+    if (c->env->n_aggregation)
+        emit_rollups(c, ts_ns, p);
     return 0;
 }
 

@@ -67,6 +67,9 @@ class Imds(_CredSource):
         self.region = app.regions[0]
         self.availability_zone = self.region + "a"
         self.v1_allowed = False
+        # Instance tags in metadata (the instance's InstanceMetadataTags option); None = off,
+        # as on an instance launched without it: /latest/meta-data/tags/ is then 404.
+        self.instance_tags = None
         self.tokens = {}
         self.token_requests = 0
 
@@ -75,7 +78,7 @@ class Imds(_CredSource):
                           ("instance_type", "instance_type"), ("ami_id", "ami_id"), ("region", "region"),
                           ("availability_zone", "availability_zone"), ("hostname", "hostname"),
                           ("lifetime_seconds", "lifetime"), ("refresh_before_seconds", "refresh_before"),
-                          ("v1_allowed", "v1_allowed")):
+                          ("v1_allowed", "v1_allowed"), ("instance_tags", "instance_tags")):
             if key in doc:
                 setattr(self, attr, doc[key])
         if "role_name" in doc:
@@ -149,6 +152,15 @@ class Imds(_CredSource):
         }
         if path in simple:
             return Response(200, simple[path])
+        tags_prefix = md + "tags/instance/"
+        if self.instance_tags is not None and path.startswith(md + "tags/"):
+            if path in (md + "tags/", md + "tags"):
+                return Response(200, "instance")
+            if path in (tags_prefix, tags_prefix[:-1]):
+                return Response(200, "\n".join(sorted(self.instance_tags)))
+            key = path[len(tags_prefix):]
+            if path.startswith(tags_prefix) and key in self.instance_tags:
+                return Response(200, self.instance_tags[key])
         if path == "/latest/dynamic/instance-identity/document":
             return Response(200, json.dumps(self._identity_document(), indent=2))
         if path == md + "iam/info":
