@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev libfuzzer-14-dev
   libuv1-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libpcre2-dev libcmocka-dev
-  python3 python3-botocore logrotate time bc curl ca-certificates nodejs
+  python3 python3-botocore logrotate time bc curl ca-certificates nodejs collectd-core
 )
 
 missing=()
