@@ -31,10 +31,18 @@ enum record_kind { RECORD_METRIC = 1, RECORD_LOG = 2, RECORD_SEGMENT = 3, RECORD
 
 const char *record_kind_name(enum record_kind kind);
 
+/* record_hdr.flags */
+/* LOG: the message is an Embedded Metric Format document (CloudWatch Logs gets it with
+ * "x-amzn-logs-format: json/emf" and extracts its metrics itself). */
+#define RECORD_FLAG_EMF 0x1u
+/* METRIC: for local sinks and local alarms only. The cloudwatch exporter skips it (counts
+ * it, acknowledges it as accepted): CloudWatch receives the value another way (EMF). */
+#define RECORD_FLAG_LOCAL_ONLY 0x2u
+
 struct record_hdr {
     uint16_t kind;
     uint16_t source;
-    uint32_t flags;
+    uint32_t flags; /* RECORD_FLAG_* */
     uint64_t ts_ns; /* event time, UNIX epoch ns */
     uint64_t cookie;
 };

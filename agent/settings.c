@@ -24,10 +24,10 @@ static const struct cfg_field top_fields[] = {
      "CloudWatch agent: global settings"},
     {"metrics", CFG_JSON, offsetof(struct top_level, metrics), NULL, 0, 0, NULL, 0,
      "CloudWatch agent: metric collection"},
-    {"logs", CFG_JSON, offsetof(struct top_level, logs), NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "log file collection is not implemented in this build yet"},
-    {"traces", CFG_JSON, offsetof(struct top_level, traces), NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "trace collection is not implemented in this build yet"},
+    {"logs", CFG_JSON, offsetof(struct top_level, logs), NULL, 0, 0, NULL, 0,
+     "CloudWatch agent: log collection (EMF listener; file tailing not yet)"},
+    {"traces", CFG_JSON, offsetof(struct top_level, traces), NULL, 0, 0, NULL, 0,
+     "CloudWatch agent: trace collection (X-Ray daemon protocol, OTLP) sent to X-Ray"},
     {"osprey", CFG_JSON, offsetof(struct top_level, osprey), NULL, 0, 0, NULL, 0,
      "Osprey's own settings: sinks, ring, deadlines, state"},
     CFG_END,
@@ -105,6 +105,12 @@ static const struct cfg_field osprey_fields[] = {
      "destinations: {\"file\": {...}, \"stdout\": {...}, \"cloudwatch_logs\": {...}}"},
     {"generate", CFG_JSON, offsetof(struct osprey_section, generate), NULL, 0, 0, NULL, 0,
      "generators of numbered test records (a list)"},
+    {"alarms", CFG_JSON, offsetof(struct osprey_section, alarms), NULL, 0, 0, NULL, 0,
+     "alarms evaluated on the host, with PutMetricAlarm / PutCompositeAlarm fields (a list)"},
+    {"alarm_settings", CFG_JSON, offsetof(struct osprey_section, alarm_settings), NULL, 0, 0, NULL,
+     0,
+     "{\"state_file\", \"exec_timeout\", \"action_attempts\", \"account_id\", "
+     "\"region\", \"endpoint\"}: how alarms run their actions"},
     {"credentials", CFG_JSON, offsetof(struct osprey_section, credentials), NULL, 0, 0, NULL, 0,
      "where the AWS credentials chain looks: profile, files, IMDS/ECS/STS endpoints"},
     CFG_END,
@@ -256,11 +262,27 @@ static int create_metric_collectors(struct settings *s, struct cfg_errors *errs)
             ret = -EINVAL;
             continue;
         }
-        int r = create_one_collector(s, type, type->name, path, value, errs);
-        if (r == -ENOMEM)
-            return r;
-        if (r != 0)
+        if (type->config_is_list && !json_is_array(value)) {
+            cfg_error_at(errs, &s->doc, path, false, "'%s' must be an array, got %s", key,
+                         cfg_json_type_name(value));
             ret = -EINVAL;
+            continue;
+        }
+        /* A list plugin (procstat) runs one instance per element: "procstat[0]", ... */
+        size_t n = type->config_is_list ? json_array_size(value) : 1;
+        for (size_t j = 0; j < n; j++) {
+            char ipath[1024], name[PLUGIN_NAME_MAX];
+            snprintf(name, sizeof(name), "%s[%zu]", type->name, j);
+            if (type->config_is_list)
+                cfg_path_index(ipath, sizeof(ipath), path, j);
+            int r = type->config_is_list
+                        ? create_one_collector(s, type, name, ipath, json_array_get(value, j), errs)
+                        : create_one_collector(s, type, type->name, path, value, errs);
+            if (r == -ENOMEM)
+                return r;
+            if (r != 0)
+                ret = -EINVAL;
+        }
     }
     return ret;
 }
@@ -272,8 +294,9 @@ static int create_other_collectors(struct settings *s, struct cfg_errors *errs)
     int ret = 0;
     for (size_t i = 0; i < registry_n_collectors; i++) {
         const struct collector_type *type = registry_collectors[i];
-        if (strncmp(type->config_path, "metrics/metrics_collected/", 26) == 0)
-            continue;
+        if (strncmp(type->config_path, "metrics/metrics_collected/", 26) == 0 ||
+            strncmp(type->config_path, "logs/metrics_collected/", 23) == 0)
+            continue; /* created by their sections, with aliases and checks */
         json_t *value = doc_lookup(s->doc.root, type->config_path);
         if (!value)
             continue;
@@ -340,21 +363,331 @@ static json_t *cloudwatch_sink_config(struct settings *s, const json_t *config)
     return merged;
 }
 
+/* ---- the logs section --------------------------------------------------------------- */
+
+/* Bound only while the settings are built: what it configures ends up in the collectors
+ * it creates and in the cloudwatch_logs sink's configuration. */
+struct logs_section {
+    char *log_stream_name;
+    char *endpoint_override;
+    uint64_t force_flush_interval_ns;
+    json_t *metrics_collected;
+    json_t *logs_collected;
+    size_t n_collectors; /* collectors the section created */
+};
+
+static const struct cfg_field logs_fields[] = {
+    {"metrics_collected", CFG_JSON, offsetof(struct logs_section, metrics_collected), NULL, 0, 0,
+     NULL, 0, "{\"emf\": {...}} (alias \"structuredlog\"): the Embedded Metric Format listener"},
+    {"log_stream_name", CFG_STRING, offsetof(struct logs_section, log_stream_name), NULL, 0, 0,
+     NULL, 0,
+     "stream for events that name none ({instance_id}, {hostname}, {local_hostname} are "
+     "expanded; default: the instance id, else the host name)"},
+    {"endpoint_override", CFG_STRING, offsetof(struct logs_section, endpoint_override), NULL, 0, 0,
+     NULL, 0, "CloudWatch Logs endpoint (a compatible endpoint, a VPC endpoint)"},
+    {"force_flush_interval", CFG_SECONDS, offsetof(struct logs_section, force_flush_interval_ns),
+     "5", 0.05, 3600, NULL, 0, "seconds between log batch sends"},
+    {"logs_collected", CFG_JSON, offsetof(struct logs_section, logs_collected), NULL, 0, 0, NULL,
+     CFG_UNSUPPORTED, "file tailing is not implemented yet"},
+    {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "AWS credentials are not implemented in this build yet"},
+    CFG_END,
+};
+
+/* logs.metrics_collected: "emf", or its older name "structuredlog" (not both). */
+static int create_logs_collectors(struct settings *s, struct logs_section *logs,
+                                  struct cfg_errors *errs)
+{
+    json_t *root = json_object_get(s->doc.root, "logs");
+    if (!root)
+        return 0;
+    int ret = cfg_bind(&s->doc, root, "logs", (struct cfg_binding[]){{logs_fields, logs}}, 1, errs);
+    json_t *mc = logs->metrics_collected;
+    if (ret != 0 || !mc)
+        return ret;
+    if (!json_is_object(mc)) {
+        cfg_error_at(errs, &s->doc, "logs/metrics_collected", false,
+                     "'metrics_collected' must be an object, got %s", cfg_json_type_name(mc));
+        return -EINVAL;
+    }
+    if (json_object_get(mc, "emf") && json_object_get(mc, "structuredlog")) {
+        cfg_error_at(errs, &s->doc, "logs/metrics_collected/structuredlog", true,
+                     "'structuredlog' is the older name of 'emf': give only one of them");
+        return -EINVAL;
+    }
+    const struct collector_type *emf = registry_find_collector("emf");
+    const char *key;
+    json_t *value;
+    json_object_foreach(mc, key, value)
+    {
+        char path[1024];
+        cfg_path_join(path, sizeof(path), "logs/metrics_collected", key);
+        if (!emf || (strcmp(key, "emf") != 0 && strcmp(key, "structuredlog") != 0)) {
+            cfg_error_at(errs, &s->doc, path, true,
+                         "logs plugin '%s' is not supported by this build (supported: emf, "
+                         "structuredlog)",
+                         key);
+            ret = -EINVAL;
+            continue;
+        }
+        int r = create_one_collector(s, emf, emf->name, path, value, errs);
+        if (r == -ENOMEM)
+            return r;
+        if (r != 0)
+            ret = -EINVAL;
+        else
+            logs->n_collectors++;
+    }
+    return ret;
+}
+
+/* The CloudWatch agent's own keys for the cloudwatch_logs sink (logs.endpoint_override,
+ * logs.force_flush_interval), added unless the sink sets them itself. A new reference. */
+static json_t *cloudwatch_logs_sink_config(const struct logs_section *logs, const json_t *config)
+{
+    json_t *merged = config ? json_deep_copy(config) : json_object();
+    if (!merged || !json_is_object(merged))
+        return merged;
+    if (logs->endpoint_override && !json_object_get(merged, "endpoint"))
+        json_object_set_new(merged, "endpoint", json_string(logs->endpoint_override));
+    if (logs->force_flush_interval_ns && !json_object_get(merged, "force_flush_interval"))
+        json_object_set_new(merged, "force_flush_interval",
+                            json_real((double)logs->force_flush_interval_ns / 1e9));
+    return merged;
+}
+
+/* EMF metric points (RECORD_FLAG_LOCAL_ONLY) only serve local sinks; the cloudwatch sink
+ * skips them. When no other sink takes metrics, the logs section's collectors do not
+ * produce them at all. */
+static void narrow_logs_collectors(struct settings *s)
+{
+    bool metrics_taken = false;
+    for (size_t j = 0; j < s->n_exporters; j++)
+        metrics_taken |= (s->exporters[j]->kinds & RECORD_KIND_BIT(RECORD_METRIC)) != 0 &&
+                         strcmp(s->exporters[j]->type->name, "cloudwatch") != 0;
+    for (size_t i = 0; i < s->n_collectors && !metrics_taken; i++)
+        if (strncmp(s->collectors[i]->type->config_path, "logs/metrics_collected/", 23) == 0)
+            s->collectors[i]->kinds &= ~RECORD_KIND_BIT(RECORD_METRIC);
+}
+
+/* ---- traces ------------------------------------------------------------------------ */
+
+static const struct cfg_field traces_fields[] = {
+    {"traces_collected", CFG_JSON, offsetof(struct traces_section, traces_collected), NULL, 0, 0,
+     NULL, 0, "one object per trace receiver: \"xray\" (UDP + sampling proxy), \"otlp\""},
+    {"endpoint_override", CFG_STRING, offsetof(struct traces_section, endpoint_override), NULL, 0,
+     0, NULL, 0, "X-Ray endpoint for segments and the sampling proxy"},
+    {"region_override", CFG_STRING, offsetof(struct traces_section, region_override), NULL, 0, 0,
+     NULL, 0, "region of the X-Ray endpoint (default agent.region)"},
+    {"proxy_override", CFG_STRING, offsetof(struct traces_section, proxy_override), NULL, 0, 0,
+     NULL, 0, "HTTP proxy URL for X-Ray requests (default: HTTPS_PROXY and friends)"},
+    {"local_mode", CFG_BOOL, offsetof(struct traces_section, local_mode), "false", 0, 0, NULL, 0,
+     "accepted: Osprey makes no EC2/ECS metadata lookups for traces in any mode"},
+    {"insecure", CFG_BOOL, offsetof(struct traces_section, insecure), "false", 0, 0, NULL, 0,
+     "do not verify the X-Ray endpoint's TLS certificate"},
+    {"buffer_size_mb", CFG_INT, offsetof(struct traces_section, buffer_size_mb), "0", 0, 1 << 20,
+     NULL, 0,
+     "memory for segments waiting to be sent, counted in 64 KiB buffers as the daemon does "
+     "(sizes the xray sink's queued batches; the ring holds the rest)"},
+    {"concurrency", CFG_INT, offsetof(struct traces_section, concurrency), "0", 0, 64, NULL, 0,
+     "PutTraceSegments calls in flight at once (default 8)"},
+    {"credentials", CFG_JSON, offsetof(struct traces_section, credentials), NULL, 0, 0, NULL, 0,
+     "{\"role_arn\": ...}"},
+    {"resource_arn", CFG_STRING, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
+     "only labels PutTelemetryRecords, which Osprey does not send"},
+    CFG_END,
+};
+
+static const struct cfg_field traces_credentials_fields[] = {
+    {"role_arn", CFG_STRING, offsetof(struct traces_section, role_arn), NULL, 0, 0, NULL, 0,
+     "role to assume for X-Ray (the one credentials chain is shared: it must equal "
+     "agent.credentials.role_arn when both are set)"},
+    CFG_END,
+};
+
+#define TRACES_COLLECTED       "traces/traces_collected/"
+#define XRAY_DEFAULT_TCP_PROXY "127.0.0.1:2000"
+
+static int bind_traces(struct settings *s, const json_t *traces, struct cfg_errors *errs)
+{
+    if (!traces)
+        return 0;
+    int ret = cfg_bind(&s->doc, traces, "traces",
+                       (struct cfg_binding[]){{traces_fields, &s->traces}}, 1, errs);
+    if (ret == -ENOMEM)
+        return ret;
+    int r = cfg_bind(&s->doc, s->traces.credentials, "traces/credentials",
+                     (struct cfg_binding[]){{traces_credentials_fields, &s->traces}}, 1, errs);
+    if (r != 0)
+        ret = r;
+    json_t *tc = s->traces.traces_collected;
+    if (tc && !json_is_object(tc)) {
+        cfg_error_at(errs, &s->doc, "traces/traces_collected", false,
+                     "'traces_collected' must be an object, got %s", cfg_json_type_name(tc));
+        return -EINVAL;
+    }
+    /* The receivers are created with the other collectors (by config_path); here unknown
+     * ones are reported, with the list of those this build has. */
+    const char *key;
+    json_t *value;
+    json_object_foreach(tc, key, value)
+    {
+        char path[1024];
+        cfg_path_join(path, sizeof(path), "traces/traces_collected", key);
+        bool known = false;
+        for (size_t i = 0; i < registry_n_collectors && !known; i++)
+            known = strcmp(registry_collectors[i]->config_path, path) == 0;
+        if (!known) {
+            char names[512];
+            supported_collectors(TRACES_COLLECTED, names, sizeof(names));
+            cfg_error_at(errs, &s->doc, path, true,
+                         "trace receiver '%s' is not supported by this build (supported: %s)", key,
+                         names);
+            ret = -EINVAL;
+        }
+    }
+    return ret;
+}
+
+/* After bind_credentials: traces.credentials.role_arn names the role of the credentials
+ * chain every AWS sink shares. */
+static int bind_traces_role(struct settings *s, struct cfg_errors *errs)
+{
+    const char *role = s->traces.role_arn;
+    if (!role)
+        return 0;
+    if (s->creds.role_arn && strcmp(s->creds.role_arn, role) != 0) {
+        cfg_error_at(errs, &s->doc, "traces/credentials/role_arn", false,
+                     "a role for traces alone is not supported: every AWS sink shares one "
+                     "credentials chain; set the same role in agent.credentials.role_arn, or "
+                     "remove one of them");
+        return -EINVAL;
+    }
+    s->creds_opts.role_arn = role;
+    return 0;
+}
+
+static bool traces_collected_any(const struct settings *s)
+{
+    return s->traces.traces_collected && json_object_size(s->traces.traces_collected) > 0;
+}
+
+/* traces.traces_collected.xray.tcp_proxy.bind_address, its default when the xray
+ * receiver is configured, or NULL. */
+static const char *xray_tcp_proxy_address(const struct settings *s)
+{
+    json_t *xray =
+        s->traces.traces_collected ? json_object_get(s->traces.traces_collected, "xray") : NULL;
+    if (!json_is_object(xray))
+        return NULL;
+    json_t *addr = json_object_get(json_object_get(xray, "tcp_proxy"), "bind_address");
+    return json_is_string(addr) ? json_string_value(addr) : XRAY_DEFAULT_TCP_PROXY;
+}
+
+static void set_default(json_t *obj, const char *key, json_t *value)
+{
+    if (!value)
+        return;
+    if (json_object_get(obj, key))
+        json_decref(value);
+    else
+        json_object_set_new(obj, key, value);
+}
+
+/* The CloudWatch agent's traces keys for the xray sink, added to its configuration unless
+ * it sets them itself. A new reference. */
+static json_t *xray_sink_config(const struct settings *s, const json_t *config)
+{
+    json_t *merged = config ? json_deep_copy(config) : json_object();
+    if (!merged || !json_is_object(merged))
+        return merged;
+    const struct traces_section *t = &s->traces;
+    if (t->endpoint_override)
+        set_default(merged, "endpoint", json_string(t->endpoint_override));
+    if (t->region_override)
+        set_default(merged, "region", json_string(t->region_override));
+    if (t->proxy_override)
+        set_default(merged, "proxy", json_string(t->proxy_override));
+    if (t->insecure)
+        set_default(merged, "verify_tls", json_false());
+    if (t->concurrency)
+        set_default(merged, "max_in_flight", json_integer(t->concurrency));
+    if (t->buffer_size_mb) {
+        /* The daemon's buffers are 64 KiB (16 per MB); a batch holds up to 50 of them. */
+        json_int_t batches = (json_int_t)((t->buffer_size_mb * 16 + 49) / 50);
+        set_default(merged, "max_queued_batches",
+                    json_integer(batches < 4     ? 4
+                                 : batches > 256 ? 256
+                                                 : batches));
+    }
+    const char *proxy = xray_tcp_proxy_address(s);
+    if (proxy)
+        set_default(merged, "sampling_proxy", json_string(proxy));
+    return merged;
+}
+
+/* ---- sinks ------------------------------------------------------------------------- */
+
 /* osprey.sinks lists the destinations. Without it, Osprey does what the CloudWatch agent
- * does: collected metrics go to CloudWatch. */
-static int create_sinks(struct settings *s, struct cfg_errors *errs)
+ * does: collected metrics go to CloudWatch, collected logs to CloudWatch Logs. */
+/* osprey.alarms: one `alarms` sink that sees every metric point. */
+static int create_alarms_sink(struct settings *s, struct cfg_errors *errs)
+{
+    if (!s->osprey.alarms)
+        return 0;
+    json_t *opts = s->osprey.alarm_settings;
+    if (opts && !json_is_object(opts)) {
+        cfg_error_at(errs, &s->doc, "osprey/alarm_settings", false,
+                     "'alarm_settings' must be an object, got %s", cfg_json_type_name(opts));
+        return -EINVAL;
+    }
+    json_t *config = opts ? json_deep_copy(opts) : json_object();
+    if (!config || json_object_set(config, "alarms", s->osprey.alarms) != 0) {
+        json_decref(config);
+        return -ENOMEM;
+    }
+    const struct exporter_type *type = registry_find_exporter("alarms");
+    int r = type ? create_sink(s, type, "osprey/alarms", config, errs) : -ENOENT;
+    json_decref(config);
+    return r;
+}
+
+static int create_sinks(struct settings *s, const struct logs_section *logs,
+                        struct cfg_errors *errs)
 {
     json_t *sinks = s->osprey.sinks;
     if (!sinks) {
+        int ret = 0;
         if (s->metrics.metrics_collected && json_object_size(s->metrics.metrics_collected)) {
             const struct exporter_type *type = registry_find_exporter("cloudwatch");
             json_t *config = cloudwatch_sink_config(s, NULL);
             int r = type && config ? create_sink(s, type, "metrics", config, errs) : -ENOMEM;
             if (config)
                 json_decref(config);
-            return r;
+            if (r == -ENOMEM)
+                return r;
+            if (r != 0)
+                ret = r;
         }
-        return 0;
+        if (logs->n_collectors) {
+            const struct exporter_type *type = registry_find_exporter("cloudwatch_logs");
+            json_t *config = cloudwatch_logs_sink_config(logs, NULL);
+            int r = type && config ? create_sink(s, type, "logs", config, errs) : -ENOMEM;
+            if (config)
+                json_decref(config);
+            if (r != 0)
+                ret = r;
+        }
+        if (traces_collected_any(s)) {
+            const struct exporter_type *type = registry_find_exporter("xray");
+            json_t *config = xray_sink_config(s, NULL);
+            int r = type && config ? create_sink(s, type, "traces", config, errs) : -ENOMEM;
+            if (config)
+                json_decref(config);
+            if (r != 0)
+                ret = r;
+        }
+        return ret;
     }
     if (!json_is_object(sinks)) {
         cfg_error_at(errs, &s->doc, "osprey/sinks", false, "'sinks' must be an object, got %s",
@@ -382,6 +715,10 @@ static int create_sinks(struct settings *s, struct cfg_errors *errs)
         }
         json_t *config = strcmp(key, "cloudwatch") == 0 && json_is_object(value)
                              ? cloudwatch_sink_config(s, value)
+                         : strcmp(key, "cloudwatch_logs") == 0 && json_is_object(value)
+                             ? cloudwatch_logs_sink_config(logs, value)
+                         : strcmp(key, "xray") == 0 && json_is_object(value)
+                             ? xray_sink_config(s, value)
                              : json_incref(value);
         int r = config ? create_sink(s, type, path, config, errs) : -ENOMEM;
         if (config)
@@ -561,6 +898,9 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     r = check_osprey(s, errs);
     if (r != 0)
         ret = r;
+    r = bind_traces(s, top.traces, errs);
+    if (r != 0)
+        ret = r;
     cfg_unbind(top_fields, &top);
     if (ret == -ENOMEM)
         return ret;
@@ -585,6 +925,9 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     r = bind_credentials(s, errs);
     if (r != 0)
         ret = r;
+    r = bind_traces_role(s, errs);
+    if (r != 0)
+        ret = r;
     r = bind_metric_dimensions(s, errs);
     if (r == -ENOMEM)
         return r;
@@ -600,9 +943,21 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     r = create_other_collectors(s, errs);
     if (r != 0)
         ret = r;
-    r = create_sinks(s, errs);
+    struct logs_section logs = {0};
+    r = create_logs_collectors(s, &logs, errs);
+    if (r == -ENOMEM) {
+        cfg_unbind(logs_fields, &logs);
+        return r;
+    }
     if (r != 0)
         ret = r;
+    r = create_sinks(s, &logs, errs);
+    if (r == 0)
+        r = create_alarms_sink(s, errs);
+    if (r != 0)
+        ret = r;
+    narrow_logs_collectors(s);
+    cfg_unbind(logs_fields, &logs);
     if (ret == 0)
         ret = check_routes(s, errs);
     return ret;
@@ -648,6 +1003,8 @@ void settings_release(struct settings *s)
     s->aggregation = NULL;
     cfg_unbind(metrics_fields, &s->metrics);
     cfg_unbind(osprey_fields, &s->osprey);
+    cfg_unbind(traces_fields, &s->traces);
+    cfg_unbind(traces_credentials_fields, &s->traces);
     cfg_unbind(agent_credentials_fields, &s->creds);
     cfg_unbind(osprey_credentials_fields, &s->creds);
     cfg_doc_release(&s->doc);

@@ -67,7 +67,23 @@ struct osprey_section {
     int log_level;
     json_t *sinks;
     json_t *generate;
+    json_t *alarms;
+    json_t *alarm_settings;
     json_t *credentials;
+};
+
+/* The CloudWatch agent's `traces` section (PROTOCOLS.md 4.7). */
+struct traces_section {
+    json_t *traces_collected;
+    char *endpoint_override;
+    char *region_override;
+    char *proxy_override;
+    bool local_mode;
+    bool insecure;
+    int64_t buffer_size_mb; /* 0 = not set */
+    int64_t concurrency;    /* 0 = not set */
+    json_t *credentials;
+    char *role_arn; /* traces.credentials.role_arn */
 };
 
 struct settings {
@@ -75,6 +91,7 @@ struct settings {
     struct agent_section agent;
     struct metrics_section metrics;
     struct osprey_section osprey;
+    struct traces_section traces;
     char hostname[256];
     struct credentials_section creds;
     struct creds_options creds_opts;

@@ -3,15 +3,19 @@
 # measured in the same run (see bench/README.md); the machines are shared and noisy.
 #   IDLE_SECONDS=60 (default) sets the idle-cost run's length; 0 skips it.
 #   EXPORT_EVENTS=300000 (default) sets the sustained-export run's size (200-byte events).
+#   XRAY_UDP_SECONDS=2 (default) sets each step of the X-Ray UDP ingest ladder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j "$(nproc)" >/dev/null
 for b in build-bench/bench/bench_*; do
   [ -x "$b" ] || continue
+  [ "$(basename "$b")" = bench_xray_udp ] && continue # below, with the binary it drives
   echo "== $(basename "$b")"
   "$b"
 done
+echo "== bench_xray_udp (X-Ray UDP ingest vs a bare recvmmsg loop)"
+build-bench/bench/bench_xray_udp build-bench/osprey "${XRAY_UDP_SECONDS:-2}"
 echo "== sustained export to the compatible endpoint"
 bench/export_sustained.sh build-bench/osprey "${EXPORT_EVENTS:-300000}" 200
 if [ "${IDLE_SECONDS:-60}" != 0 ]; then

@@ -461,7 +461,13 @@ static void emit_rollups(struct collector *c, uint64_t ts_ns, const struct metri
 int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
                           const struct metric_point *p)
 {
-    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns, .cookie = cookie};
+    return collector_emit_metric_flags(c, ts_ns, cookie, 0, p);
+}
+
+int collector_emit_metric_flags(struct collector *c, uint64_t ts_ns, uint64_t cookie,
+                                uint32_t flags, const struct metric_point *p)
+{
+    struct record_hdr hdr = {.source = c->id, .flags = flags, .ts_ns = ts_ns, .cookie = cookie};
     size_t len = record_metric_size(p);
     if (len > ring_max_record(c->out->ring)) {
         selfstats_drop(&c->stats, DROP_TOO_LARGE, 1);
@@ -476,7 +482,7 @@ int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
         return -EINVAL;
     }
     emitted(c, len, ring_commit(c->out->ring));
-    if (c->env->n_aggregation)
+    if (c->env->n_aggregation && !(flags & RECORD_FLAG_LOCAL_ONLY))
         emit_rollups(c, ts_ns, p);
     return 0;
 }
@@ -484,7 +490,13 @@ int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
 int collector_emit_log(struct collector *c, uint64_t ts_ns, uint64_t cookie,
                        const struct log_event *ev)
 {
-    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns, .cookie = cookie};
+    return collector_emit_log_flags(c, ts_ns, cookie, 0, ev);
+}
+
+int collector_emit_log_flags(struct collector *c, uint64_t ts_ns, uint64_t cookie, uint32_t flags,
+                             const struct log_event *ev)
+{
+    struct record_hdr hdr = {.source = c->id, .flags = flags, .ts_ns = ts_ns, .cookie = cookie};
     size_t len = record_log_size(ev);
     if (len > ring_max_record(c->out->ring)) {
         selfstats_drop(&c->stats, DROP_TOO_LARGE, 1);

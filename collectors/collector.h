@@ -144,6 +144,12 @@ int collector_emit_metric(struct collector *c, uint64_t ts_ns, uint64_t cookie,
                           const struct metric_point *p);
 int collector_emit_log(struct collector *c, uint64_t ts_ns, uint64_t cookie,
                        const struct log_event *ev);
+/* The same with record header flags (RECORD_FLAG_*). A RECORD_FLAG_LOCAL_ONLY point gets
+ * no aggregation_dimensions rollups (those are for what goes to CloudWatch). */
+int collector_emit_metric_flags(struct collector *c, uint64_t ts_ns, uint64_t cookie,
+                                uint32_t flags, const struct metric_point *p);
+int collector_emit_log_flags(struct collector *c, uint64_t ts_ns, uint64_t cookie, uint32_t flags,
+                             const struct log_event *ev);
 int collector_emit_segment(struct collector *c, uint64_t ts_ns, uint64_t cookie, const uint8_t *doc,
                            size_t len);
 /* Ask to be told (on_space) when the export side frees ring space. Try to emit once more

@@ -32,6 +32,11 @@
  * skew) in the future -> dropped as rejected. A request the service still refuses
  * (4xx validation) is counted as rejected and never retried; throttling (by error code,
  * whatever the status: CloudWatch answers Throttling with HTTP 400) and 5xx are retried.
+ *
+ * Points flagged RECORD_FLAG_LOCAL_ONLY (the values of EMF documents, which CloudWatch
+ * Logs publishes itself from the log event) are never sent: sending them too would count
+ * every value twice. They are taken, acknowledged as accepted, and counted under the
+ * fine reason "local_only" (shown in the summary line; not a drop).
  */
 #include "exporters/aws.h"
 #include "exporters/cw_metrics_encode.h"
@@ -95,6 +100,10 @@ struct cw_exporter {
     struct log_complain drop_complain;
 };
 
+/* Fine counters (selfstats reject slots); local_only is counted apart from the drops. */
+enum cw_fine { CW_FINE_LOCAL_ONLY = 0 };
+static const char *const cw_fine_names[] = {"local_only", NULL};
+
 static const struct cfg_field cw_fields[] = {
     {"protocol", CFG_ENUM, offsetof(struct cw_config, protocol), "query", 0, 0, protocols, 0,
      "query (form-encoded) or json (AWS JSON 1.0)"},
@@ -120,6 +129,7 @@ static int cw_init(struct exporter *e)
 {
     struct cw_exporter *x = e->ctx;
     x->e = e;
+    e->stats.reject_names = cw_fine_names;
     if (aws_connection_check(e, &x->conn, "monitoring") != 0)
         return -EINVAL;
     x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_open_namespaces);
@@ -255,6 +265,15 @@ static int cw_add(struct exporter *e, const struct record_view *v)
     const struct metric_point *p = &v->u.metric;
     uint64_t now = clock_realtime_ns();
     uint64_t ts = v->hdr.ts_ns ? v->hdr.ts_ns : now;
+
+    if (v->hdr.flags & RECORD_FLAG_LOCAL_ONLY) {
+        selfstats_add(&e->stats.records_in, 1);
+        selfstats_add(&e->stats.rejects[CW_FINE_LOCAL_ONLY], 1);
+        struct delivery_ack ack = {0};
+        delivery_stretch_add(e, &ack, v->hdr.source, v->hdr.cookie, DELIVERY_ACCEPTED);
+        delivery_stretch_end(e, &ack);
+        return 0;
+    }
 
     int r = cwm_point_check(p, ts, now);
     if (r != 0) {

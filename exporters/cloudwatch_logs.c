@@ -22,6 +22,11 @@
  * A missing stream or group (ResourceNotFoundException) is created — CreateLogStream,
  * and when the group is missing too CreateLogGroup (+ PutRetentionPolicy when
  * configured) — tolerating ResourceAlreadyExistsException, then the batch is resent.
+ *
+ * Embedded Metric Format events (RECORD_FLAG_EMF) never share a batch with other events:
+ * their batches go through a second sender whose requests carry
+ * "x-amzn-logs-format: json/emf", as the CloudWatch agent's EMF destination does (the
+ * header is per sender, so the pool has one half for each).
  */
 #include "exporters/aws.h"
 #include "exporters/exporter.h"
@@ -105,6 +110,7 @@ struct cwl_batch {
     uint64_t min_ts_ms, max_ts_ms;
     uint64_t opened_ns;
     enum cwl_fix_step fix;
+    bool emf; /* of the EMF half of the pool: sent with x-amzn-logs-format: json/emf */
 };
 
 struct cwl_exporter {
@@ -112,8 +118,9 @@ struct cwl_exporter {
     struct aws_connection conn;
     struct exporter *e;
     struct aws_sender sender;
+    struct aws_sender emf_sender;
     bool sender_ready;
-    struct cwl_batch *pool;
+    struct cwl_batch *pool; /* [0, n_pool/2): plain events, [n_pool/2, n_pool): EMF */
     size_t n_pool;
     bool blocked;
     struct log_complain reject_complain;
@@ -178,13 +185,14 @@ static int cwl_init(struct exporter *e)
     }
     if (aws_connection_check(e, &x->conn, "logs") != 0)
         return -EINVAL;
-    x->n_pool = (size_t)(x->cfg.max_in_flight + x->cfg.max_open_streams);
+    x->n_pool = 2 * (size_t)(x->cfg.max_in_flight + x->cfg.max_open_streams);
     x->pool = calloc(x->n_pool, sizeof(*x->pool));
     if (!x->pool)
         return -ENOMEM;
     for (size_t i = 0; i < x->n_pool; i++) {
         struct cwl_batch *b = &x->pool[i];
         b->owner = x;
+        b->emf = i >= x->n_pool / 2;
         buf_init(&b->fragments, CWL_MAX_JSON_BYTES);
     }
     buf_init(&x->scratch, CWL_MAX_EVENT_BYTES * 2);
@@ -243,7 +251,7 @@ static void seal(struct cwl_exporter *x, struct cwl_batch *b)
     snprintf(b->aws.path, sizeof(b->aws.path), "/");
     b->state = CWL_SENDING;
     b->fix = CWL_FIX_NONE;
-    aws_sender_enqueue(&x->sender, &b->aws);
+    aws_sender_enqueue(b->aws.sender, &b->aws);
 }
 
 static void batch_free(struct cwl_batch *b)
@@ -404,8 +412,8 @@ static void fix_step(struct cwl_batch *b)
     if (r == 0)
         r = buf_append_str(s, "}");
     if (r == 0)
-        r = aws_sender_call(&x->sender, "/", target, "application/x-amz-json-1.1", s->data, s->len,
-                            on_fix_answer, b);
+        r = aws_sender_call(b->aws.sender, "/", target, "application/x-amz-json-1.1", s->data,
+                            s->len, on_fix_answer, b);
     if (r != 0) {
         char why[128];
         snprintf(why, sizeof(why), "cannot call %s: %s", target, strerror(-r));
@@ -461,22 +469,25 @@ static void cwl_done(void *user, struct aws_batch *ab, enum delivery_outcome out
 
 /* ---- adding records ----------------------------------------------------------------- */
 
-static struct cwl_batch *find_open(struct cwl_exporter *x, const char *group, const char *stream)
+static struct cwl_batch *find_open(struct cwl_exporter *x, const char *group, const char *stream,
+                                   bool emf)
 {
     for (size_t i = 0; i < x->n_pool; i++) {
         struct cwl_batch *b = &x->pool[i];
-        if (b->state == CWL_OPEN && strcmp(b->group, group) == 0 && strcmp(b->stream, stream) == 0)
+        if (b->state == CWL_OPEN && b->emf == emf && strcmp(b->group, group) == 0 &&
+            strcmp(b->stream, stream) == 0)
             return b;
     }
     return NULL;
 }
 
-static struct cwl_batch *open_batch(struct cwl_exporter *x, const char *group, const char *stream)
+static struct cwl_batch *open_batch(struct cwl_exporter *x, const char *group, const char *stream,
+                                    bool emf)
 {
     struct cwl_batch *free_b = NULL, *oldest = NULL;
     for (size_t i = 0; i < x->n_pool; i++) {
         struct cwl_batch *b = &x->pool[i];
-        if (b->state == CWL_FREE && !free_b)
+        if (b->state == CWL_FREE && b->emf == emf && !free_b)
             free_b = b;
         if (b->state == CWL_OPEN && (!oldest || b->opened_ns < oldest->opened_ns))
             oldest = b;
@@ -575,7 +586,8 @@ static int cwl_take(struct exporter *e, const struct record_view *v)
     }
     uint64_t size = utf8 + CWL_EVENT_OVERHEAD;
 
-    struct cwl_batch *b = find_open(x, ev->group, ev->stream);
+    bool emf = (v->hdr.flags & RECORD_FLAG_EMF) != 0;
+    struct cwl_batch *b = find_open(x, ev->group, ev->stream, emf);
     if (b) {
         uint64_t lo = ts_ms < b->min_ts_ms ? ts_ms : b->min_ts_ms;
         uint64_t hi = ts_ms > b->max_ts_ms ? ts_ms : b->max_ts_ms;
@@ -588,7 +600,7 @@ static int cwl_take(struct exporter *e, const struct record_view *v)
         }
     }
     if (!b) {
-        b = open_batch(x, ev->group, ev->stream);
+        b = open_batch(x, ev->group, ev->stream, emf);
         if (!b) {
             x->blocked = true;
             return -EAGAIN;
@@ -670,10 +682,18 @@ static int cwl_start(struct exporter *e, uv_loop_t *loop)
     r = aws_sender_init(&x->sender, e, loop, &o, &cb, x);
     if (r != 0)
         return r;
-    for (size_t i = 0; i < x->n_pool; i++)
-        aws_batch_init(&x->sender, &x->pool[i].aws, CWL_MAX_JSON_BYTES);
-    x->sender_ready = true;
     exporter_handle_opened(e);
+    o.extra_header = (struct http_header){"x-amzn-logs-format", "json/emf"};
+    r = aws_sender_init(&x->emf_sender, e, loop, &o, &cb, x);
+    if (r != 0) {
+        aws_sender_close(&x->sender, on_sender_closed, e);
+        return r;
+    }
+    exporter_handle_opened(e);
+    for (size_t i = 0; i < x->n_pool; i++)
+        aws_batch_init(x->pool[i].emf ? &x->emf_sender : &x->sender, &x->pool[i].aws,
+                       CWL_MAX_JSON_BYTES);
+    x->sender_ready = true;
     log_info(e->name, "sending to %s (region %s)", o.endpoint.url, o.region);
     return 0;
 }
@@ -695,6 +715,7 @@ static void cwl_stop(struct exporter *e)
     }
     x->sender_ready = false;
     aws_sender_close(&x->sender, on_sender_closed, e);
+    aws_sender_close(&x->emf_sender, on_sender_closed, e);
 }
 
 static void cwl_destroy(struct exporter *e)

@@ -23,10 +23,15 @@
  * batch itself is accepted and never retried for them. Each document's top-level "id" is
  * remembered, so the entries are matched back to their records and the delivery outcome
  * of those records is "rejected" while the rest of the batch is "accepted".
+ *
+ * With sampling_proxy set (traces.traces_collected.xray.tcp_proxy), the exporter also runs
+ * the X-Ray daemon's sampling proxy (xray_proxy.h) on this loop, where the credentials and
+ * the signer are, with its own sender so sampling calls never wait behind uploads.
  */
 #include "exporters/aws.h"
 #include "exporters/exporter.h"
 #include "exporters/xray_encode.h"
+#include "exporters/xray_proxy.h"
 
 #include "agent/clock.h"
 #include "agent/log.h"
@@ -49,6 +54,7 @@ struct xray_config {
     bool gzip;
     int64_t gzip_min_bytes;
     uint64_t request_timeout_ns;
+    char *sampling_proxy;
 };
 
 enum xray_batch_state {
@@ -85,6 +91,7 @@ struct xray_exporter {
     struct log_complain drop_complain;
     struct xray_unprocessed unprocessed[XRAY_MAX_DOCUMENTS];
     struct delivery_runs runs[2]; /* scratch: accepted, rejected */
+    struct xray_proxy proxy;      /* the sampling API proxy, when sampling_proxy is set */
 };
 
 static const struct cfg_field xray_fields[] = {
@@ -106,6 +113,10 @@ static const struct cfg_field xray_fields[] = {
      NULL, 0, "compress bodies at least this large"},
     {"request_timeout", CFG_SECONDS, offsetof(struct xray_config, request_timeout_ns), "10", 1, 600,
      NULL, 0, "seconds per HTTP request"},
+    {"sampling_proxy", CFG_STRING, offsetof(struct xray_config, sampling_proxy), NULL, 0, 0, NULL,
+     0,
+     "TCP host:port where X-Ray SDKs' sampling requests (GetSamplingRules, SamplingTargets) are "
+     "forwarded to X-Ray, signed (set from traces.traces_collected.xray.tcp_proxy)"},
     CFG_END,
 };
 
@@ -416,6 +427,11 @@ static int xray_start(struct exporter *e, uv_loop_t *loop)
     x->timer_open = true;
     exporter_handle_opened(e);
     log_info(e->name, "sending to %s (region %s)", o.endpoint.url, o.region);
+    if (x->cfg.sampling_proxy && x->cfg.sampling_proxy[0]) {
+        r = xray_proxy_start(&x->proxy, e, loop, x->cfg.sampling_proxy, &o);
+        if (r != 0)
+            return r;
+    }
     return 0;
 }
 
@@ -440,6 +456,7 @@ static void xray_stop(struct exporter *e)
     }
     x->open = NULL;
     x->sender_ready = false;
+    xray_proxy_stop(&x->proxy);
     /* Batches in flight finish through xray_done with DELIVERY_GAVE_UP. */
     aws_sender_close(&x->sender, on_sender_closed, e);
 }
@@ -450,6 +467,7 @@ static void xray_destroy(struct exporter *e)
     for (size_t i = 0; x->pool && i < x->n_pool; i++)
         aws_batch_release(&x->pool[i].aws);
     free(x->pool);
+    xray_proxy_release(&x->proxy);
 }
 
 const struct exporter_type exporter_xray = {

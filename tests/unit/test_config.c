@@ -103,7 +103,10 @@ static void test_unknown_measurement(void **state)
 static void test_unsupported_section(void **state)
 {
     (void)state;
-    expect_file_error("bad_unsupported.json", 2, 3, "'logs' is not supported by Osprey");
+    /* The logs section binds now; file tailing inside it does not exist yet. */
+    expect_file_error("bad_unsupported.json", 3, 5,
+                      "'logs_collected' is not supported by Osprey: file tailing is not "
+                      "implemented yet");
 }
 
 static void test_bad_kind(void **state)
@@ -194,6 +197,150 @@ static void test_default_local_config(void **state)
     assert_int_equal(s.collectors[0]->n_consumers, 1);
     settings_release(&s);
     cfg_errors_release(&errs);
+}
+
+/* ---- the logs section ------------------------------------------------------------- */
+
+static int load_text(struct settings *s, const char *text, struct cfg_errors *errs)
+{
+    cfg_errors_init(errs);
+    return settings_load_buffer(s, "logs.json", text, strlen(text), errs);
+}
+
+static void expect_text_error(const char *text, unsigned line, unsigned col, const char *needle)
+{
+    struct settings s;
+    struct cfg_errors errs;
+    int r = load_text(&s, text, &errs);
+    bool found = has_error(&errs, "logs.json", line, col, needle);
+    if (!found || r == 0) {
+        fprintf(stderr, "expected logs.json:%u:%u: ...%s...\n", line, col, needle);
+        dump_errors(&errs);
+    }
+    assert_int_not_equal(r, 0);
+    assert_true(found);
+    cfg_errors_release(&errs);
+}
+
+static const struct exporter *find_exporter(const struct settings *s, const char *type)
+{
+    for (size_t i = 0; i < s->n_exporters; i++)
+        if (strcmp(s->exporters[i]->type->name, type) == 0)
+            return s->exporters[i];
+    return NULL;
+}
+
+static void test_logs_emf_sends_to_cloudwatch_logs(void **state)
+{
+    (void)state;
+    /* A CloudWatch agent configuration: EMF alone, no osprey.sinks. */
+    static const char text[] = "{\"agent\": {\"region\": \"us-east-1\"},\n"
+                               " \"logs\": {\"endpoint_override\": \"http://127.0.0.1:9\",\n"
+                               "          \"log_stream_name\": \"{hostname}-emf\",\n"
+                               "          \"metrics_collected\": {\"emf\": {}}}}\n";
+    struct settings s;
+    struct cfg_errors errs;
+    int r = load_text(&s, text, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.n_collectors, 1);
+    assert_string_equal(s.collectors[0]->type->name, "emf");
+    assert_int_equal(s.n_exporters, 1);
+    assert_string_equal(s.exporters[0]->type->name, "cloudwatch_logs");
+    assert_int_equal(s.collectors[0]->n_consumers, 1);
+    /* No sink takes metrics: the listener produces log events only. */
+    assert_int_equal(s.collectors[0]->kinds, RECORD_KIND_BIT(RECORD_LOG));
+    settings_release(&s);
+    cfg_errors_release(&errs);
+}
+
+static void test_logs_structuredlog_alias_and_metrics(void **state)
+{
+    (void)state;
+    /* The older name, next to a metrics section: one sink for each service, and a local
+     * sink that takes metrics keeps the EMF points. */
+    static const char text[] = "{\"agent\": {\"region\": \"us-east-1\"},\n"
+                               " \"metrics\": {\"metrics_collected\": {\"mem\": {}}},\n"
+                               " \"logs\": {\"metrics_collected\": {\"structuredlog\": "
+                               "{\"service_address\": \"udp://127.0.0.1:25999\"}}}}\n";
+    struct settings s;
+    struct cfg_errors errs;
+    int r = load_text(&s, text, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.n_collectors, 2);
+    assert_string_equal(s.collectors[1]->type->name, "emf");
+    assert_int_equal(s.n_exporters, 2);
+    assert_non_null(find_exporter(&s, "cloudwatch"));
+    assert_non_null(find_exporter(&s, "cloudwatch_logs"));
+    /* Only the cloudwatch sink takes metrics, and it would skip EMF points anyway. */
+    assert_int_equal(s.collectors[1]->kinds, RECORD_KIND_BIT(RECORD_LOG));
+    settings_release(&s);
+
+    static const char local[] =
+        "{\"logs\": {\"metrics_collected\": {\"emf\": {}}},\n"
+        " \"osprey\": {\"sinks\": {\"file\": {\"directory\": \"/tmp\"}}}}\n";
+    r = load_text(&s, local, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.n_exporters, 1);
+    assert_int_equal(s.collectors[0]->kinds,
+                     RECORD_KIND_BIT(RECORD_LOG) | RECORD_KIND_BIT(RECORD_METRIC));
+    settings_release(&s);
+    cfg_errors_release(&errs);
+}
+
+static void test_logs_errors(void **state)
+{
+    (void)state;
+    expect_text_error("{\"logs\": {\"metrics_collected\": {\"emf\": {},\n"
+                      "  \"structuredlog\": {}}}}",
+                      2, 3, "'structuredlog' is the older name of 'emf'");
+    expect_text_error("{\"logs\": {\"metrics_collected\": {\"prometheus\": {}}}}", 1, 33,
+                      "logs plugin 'prometheus' is not supported by this build");
+    expect_text_error("{\"logs\": {\"credentials\": {}}}", 1, 11,
+                      "'credentials' is not supported by Osprey");
+    expect_text_error("{\"logs\": {\"force_flush_interval\": \"5\"}}", 1, 35,
+                      "'force_flush_interval' must be a number");
+    expect_text_error("{\"logs\": {\"metrics_collected\": [] }}", 1, 32,
+                      "'metrics_collected' must be an object");
+    expect_text_error("{\"logs\": {\"log_stream_name\": 1}}", 1, 30,
+                      "'log_stream_name' must be a string");
+    expect_text_error("{\"logs\": {\"metrics_collected\": {\"emf\": {\"colour\": 1}}}}", 1, 41,
+                      "unknown key 'colour'");
+    static const char *const bad_addresses[] = {"25888",         "tcp:",         "http://h:1",
+                                                "udp:1.2.3.4:0", "tcp:host:1",   "tcp::65536",
+                                                "tcp:[::1:5",    "udp://1.2.3.4"};
+    for (size_t i = 0; i < sizeof(bad_addresses) / sizeof(bad_addresses[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"logs\": {\"metrics_collected\": {\"emf\": {\"service_address\": \"%s\"}}},"
+                 "\"osprey\": {\"sinks\": {\"stdout\": {}}}}",
+                 bad_addresses[i]);
+        expect_text_error(text, 1, 41, "is not a listen address");
+    }
+}
+
+static void test_logs_service_addresses(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"udp:127.0.0.1:25888", "udp://127.0.0.1:25888",
+                                       "tcp:127.0.0.1:25888", "tcp://:25888",
+                                       "tcp:localhost:1",     "tcp://[::1]:25888"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"logs\": {\"metrics_collected\": {\"emf\": {\"service_address\": \"%s\"}}},"
+                 "\"osprey\": {\"sinks\": {\"stdout\": {}}}}",
+                 good[i]);
+        struct settings s;
+        struct cfg_errors errs;
+        int r = load_text(&s, text, &errs);
+        dump_errors(&errs);
+        assert_int_equal(r, 0);
+        settings_release(&s);
+        cfg_errors_release(&errs);
+    }
 }
 
 /* ---- cfg_bind on its own ---------------------------------------------------------- */
@@ -330,6 +477,197 @@ static void test_positions_in_arrays(void **state)
     cfg_errors_release(&errs);
 }
 
+/* ---- the traces section ----------------------------------------------------------- */
+
+static int traces_load(struct settings *s, const char *text, struct cfg_errors *errs)
+{
+    cfg_errors_init(errs);
+    return settings_load_buffer(s, "traces.json", text, strlen(text), errs);
+}
+
+static void traces_expect_error(const char *text, unsigned line, unsigned col, const char *needle)
+{
+    struct settings s;
+    struct cfg_errors errs;
+    int r = traces_load(&s, text, &errs);
+    bool found = has_error(&errs, "traces.json", line, col, needle);
+    if (!found || r == 0) {
+        fprintf(stderr, "expected traces.json:%u:%u: ...%s...\n", line, col, needle);
+        dump_errors(&errs);
+    }
+    assert_int_not_equal(r, 0);
+    assert_true(found);
+    cfg_errors_release(&errs);
+}
+
+static const struct exporter *traces_find_exporter(const struct settings *s, const char *type)
+{
+    for (size_t i = 0; i < s->n_exporters; i++)
+        if (strcmp(s->exporters[i]->type->name, type) == 0)
+            return s->exporters[i];
+    return NULL;
+}
+
+static void test_traces_xray_sends_to_xray(void **state)
+{
+    (void)state;
+    /* A CloudWatch agent configuration with only a traces section: the X-Ray receiver
+     * and, without osprey.sinks, the xray sink. */
+    static const char text[] =
+        "{\"agent\": {\"region\": \"us-east-1\"},\n"
+        " \"traces\": {\"endpoint_override\": \"http://127.0.0.1:9\", \"concurrency\": 3,\n"
+        "            \"buffer_size_mb\": 10, \"insecure\": true, \"local_mode\": true,\n"
+        "            \"region_override\": \"eu-west-1\", \"proxy_override\": \"http://p:3128\",\n"
+        "            \"traces_collected\": {\"xray\": {\"bind_address\": \"127.0.0.1:12000\",\n"
+        "               \"tcp_proxy\": {\"bind_address\": \"127.0.0.1:12001\"}}}}}\n";
+    struct settings s;
+    struct cfg_errors errs;
+    int r = traces_load(&s, text, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.n_collectors, 1);
+    assert_string_equal(s.collectors[0]->type->name, "xray");
+    assert_int_equal(s.collectors[0]->kinds, RECORD_KIND_BIT(RECORD_SEGMENT));
+    assert_int_equal(s.n_exporters, 1);
+    assert_non_null(traces_find_exporter(&s, "xray"));
+    assert_int_equal(s.collectors[0]->n_consumers, 1);
+    assert_int_equal(s.traces.concurrency, 3);
+    assert_int_equal(s.traces.buffer_size_mb, 10);
+    assert_true(s.traces.insecure);
+    assert_true(s.traces.local_mode);
+    assert_string_equal(s.traces.region_override, "eu-west-1");
+    assert_string_equal(s.traces.proxy_override, "http://p:3128");
+    settings_release(&s);
+    cfg_errors_release(&errs);
+
+    /* Defaults: an empty receiver object is enough. */
+    static const char minimal[] = "{\"agent\": {\"region\": \"us-east-1\"},\n"
+                                  " \"traces\": {\"traces_collected\": {\"xray\": {}}}}\n";
+    r = traces_load(&s, minimal, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.n_exporters, 1);
+    settings_release(&s);
+    cfg_errors_release(&errs);
+}
+
+static void test_traces_next_to_metrics_and_explicit_sinks(void **state)
+{
+    (void)state;
+    static const char both[] =
+        "{\"agent\": {\"region\": \"us-east-1\"},\n"
+        " \"metrics\": {\"metrics_collected\": {\"mem\": {\"measurement\": [\"used_percent\"]}}},\n"
+        " \"traces\": {\"traces_collected\": {\"xray\": {}}}}\n";
+    struct settings s;
+    struct cfg_errors errs;
+    int r = traces_load(&s, both, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.n_exporters, 2);
+    assert_non_null(traces_find_exporter(&s, "cloudwatch"));
+    assert_non_null(traces_find_exporter(&s, "xray"));
+    settings_release(&s);
+    cfg_errors_release(&errs);
+
+    /* osprey.sinks names the destinations: the traces keys still reach an xray sink. */
+    static const char explicit_sink[] =
+        "{\"agent\": {\"region\": \"us-east-1\"},\n"
+        " \"traces\": {\"endpoint_override\": \"http://127.0.0.1:9\",\n"
+        "            \"traces_collected\": {\"xray\": {}}},\n"
+        " \"osprey\": {\"sinks\": {\"xray\": {\"batch_size\": 10}, \"file\": {\"directory\": "
+        "\"/tmp/x\"}}}}\n";
+    r = traces_load(&s, explicit_sink, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_int_equal(s.collectors[0]->n_consumers, 2);
+    settings_release(&s);
+    cfg_errors_release(&errs);
+
+    /* ... and without one, the receiver has no destination. */
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {}}},\n"
+                        " \"osprey\": {\"sinks\": {\"stdout\": {\"kinds\": [\"logs\"]}}}}\n",
+                        2, 34, "'xray' has no destination");
+}
+
+static void test_traces_errors(void **state)
+{
+    (void)state;
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\n"
+                        "    \"zipkin\": {}}}}\n",
+                        3, 5,
+                        "trace receiver 'zipkin' is not supported by this build (supported: ");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\n"
+                        "    \"zipkin\": {}}}}\n",
+                        3, 5, "xray");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": []}}\n",
+                        2, 33, "'traces_collected' must be an object, got array");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {}},\n"
+                        "   \"resource_arn\": \"arn:aws:ec2:us-east-1:1:instance/i-1\"}}\n",
+                        3, 4, "'resource_arn' is not supported");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {}},\n"
+                        "   \"concurrency\": 65}}\n",
+                        3, 19, "out of range");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {}},\n"
+                        "   \"sampling\": true}}\n",
+                        3, 4, "unknown key 'sampling' in 'traces'");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {\n"
+                        "    \"bind_address\": \"localhost\"}}}}\n",
+                        3, 5, "'bind_address' must be host:port");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {\n"
+                        "    \"tcp_proxy\": {\"port\": 2000}}}}}\n",
+                        3, 5, "unknown key 'port' in 'tcp_proxy'");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"traces_collected\": {\"xray\": {\n"
+                        "    \"tcp_proxy\": {\"bind_address\": 2000}}}}}\n",
+                        3, 5, "'tcp_proxy.bind_address' must be a host:port string");
+}
+
+static void test_traces_role(void **state)
+{
+    (void)state;
+    /* One credentials chain: the traces role is its role ... */
+    static const char only_traces[] =
+        "{\"agent\": {\"region\": \"us-east-1\"},\n"
+        " \"traces\": {\"credentials\": {\"role_arn\": \"arn:aws:iam::1:role/xray\"},\n"
+        "            \"traces_collected\": {\"xray\": {}}}}\n";
+    struct settings s;
+    struct cfg_errors errs;
+    int r = traces_load(&s, only_traces, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    assert_string_equal(s.creds_opts.role_arn, "arn:aws:iam::1:role/xray");
+    settings_release(&s);
+    cfg_errors_release(&errs);
+    /* ... the same as agent.credentials' is fine, another one is an error. */
+    static const char same[] =
+        "{\"agent\": {\"region\": \"us-east-1\", \"credentials\": {\"role_arn\": \"arn:r\"}},\n"
+        " \"traces\": {\"credentials\": {\"role_arn\": \"arn:r\"},\n"
+        "            \"traces_collected\": {\"xray\": {}}}}\n";
+    r = traces_load(&s, same, &errs);
+    dump_errors(&errs);
+    assert_int_equal(r, 0);
+    settings_release(&s);
+    cfg_errors_release(&errs);
+    traces_expect_error(
+        "{\"agent\": {\"region\": \"us-east-1\", \"credentials\": {\"role_arn\": \"arn:r\"}},\n"
+        " \"traces\": {\"credentials\": {\"role_arn\": \"arn:other\"},\n"
+        "            \"traces_collected\": {\"xray\": {}}}}\n",
+        2, 41, "a role for traces alone is not supported");
+    traces_expect_error("{\"agent\": {\"region\": \"us-east-1\"},\n"
+                        " \"traces\": {\"credentials\": {\"role\": \"arn:r\"},\n"
+                        "            \"traces_collected\": {\"xray\": {}}}}\n",
+                        2, 29, "unknown key 'role'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +690,14 @@ int main(void)
         cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_path_escaping),
         cmocka_unit_test(test_positions_in_arrays),
+        cmocka_unit_test(test_logs_emf_sends_to_cloudwatch_logs),
+        cmocka_unit_test(test_logs_structuredlog_alias_and_metrics),
+        cmocka_unit_test(test_logs_errors),
+        cmocka_unit_test(test_logs_service_addresses),
+        cmocka_unit_test(test_traces_xray_sends_to_xray),
+        cmocka_unit_test(test_traces_next_to_metrics_and_explicit_sinks),
+        cmocka_unit_test(test_traces_errors),
+        cmocka_unit_test(test_traces_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
