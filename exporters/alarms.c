@@ -18,6 +18,7 @@
  */
 #include "agent/alarm_engine.h"
 #include "agent/clock.h"
+#include "agent/httpd.h"
 #include "agent/log.h"
 #include "exporters/aws.h"
 #include "exporters/cw_metrics_encode.h"
@@ -58,6 +59,7 @@ struct alarms_sink {
     uint64_t exec_timeout_ns;
     int64_t action_attempts;
     char *account_id;
+    char *http_address;
     struct aws_connection conn; /* SNS: endpoint, region, retries */
 
     struct alarm_engine engine;
@@ -65,6 +67,7 @@ struct alarms_sink {
     uv_loop_t *loop;
     uv_timer_t timer;
     struct http_client *http;
+    struct httpd *httpd;
     struct aws_sender sns;
     bool sns_used, sns_started;
     struct action_run *runs;
@@ -84,6 +87,9 @@ static const struct cfg_field alarms_fields[] = {
      "tries per action before it is given up (backoff 1 s, 2 s, 4 s, ...)"},
     {"account_id", CFG_STRING, offsetof(struct alarms_sink, account_id), "000000000000", 0, 0, NULL,
      0, "AWSAccountId and alarm ARNs in notifications"},
+    {"http_address", CFG_STRING, offsetof(struct alarms_sink, http_address), NULL, 0, 0, NULL, 0,
+     "\"127.0.0.1:2022\": serve GET /alarms (the JSON of `osprey alarms list --json`) and "
+     "GET /alarms/NAME, read-only; unset = off"},
     CFG_END,
 };
 
@@ -428,6 +434,66 @@ static void schedule(struct alarms_sink *s)
     uv_timer_start(&s->timer, on_timer, (uint64_t)(due > now_ms ? due - now_ms : 0), 0);
 }
 
+static void on_part_closed(void *data)
+{
+    struct alarms_sink *s = data;
+    exporter_handle_closed(s->e);
+}
+
+/* ---- read-only HTTP endpoint ------------------------------------------------------ */
+
+static void respond_json(struct httpd_conn *conn, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    json_decref(doc);
+    static const struct httpd_response_header h[] = {{"Content-Type", "application/json"}};
+    if (!text) {
+        (void)httpd_respond(conn, 500, NULL, 0, NULL, 0, true);
+        return;
+    }
+    (void)httpd_respond(conn, status, h, 1, (const uint8_t *)text, strlen(text), false);
+    free(text);
+}
+
+static void on_http_request(struct httpd_conn *conn, const struct httpd_request *req, void *data)
+{
+    struct alarms_sink *s = data;
+    if (!httpd_str_eq(req->method, "GET") && !httpd_str_eq(req->method, "HEAD")) {
+        static const struct httpd_response_header allow[] = {{"Allow", "GET, HEAD"}};
+        (void)httpd_respond(conn, 405, allow, 1, NULL, 0, false);
+        return;
+    }
+    if (httpd_str_eq(req->path, "/alarms") || httpd_str_eq(req->path, "/alarms/")) {
+        respond_json(conn, 200, alarm_engine_list_json(&s->engine, true));
+        return;
+    }
+    static const char prefix[] = "/alarms/";
+    if (req->path.len > sizeof(prefix) - 1 &&
+        memcmp(req->path.p, prefix, sizeof(prefix) - 1) == 0) {
+        char name[256];
+        size_t n = req->path.len - (sizeof(prefix) - 1);
+        if (n < sizeof(name)) {
+            memcpy(name, req->path.p + sizeof(prefix) - 1, n);
+            name[n] = '\0';
+            json_t *all = alarm_engine_list_json(&s->engine, true);
+            size_t i;
+            json_t *a;
+            json_array_foreach(json_object_get(all, "alarms"), i, a)
+            {
+                const char *an = json_string_value(json_object_get(a, "AlarmName"));
+                if (an && strcmp(an, name) == 0) {
+                    json_incref(a);
+                    json_decref(all);
+                    respond_json(conn, 200, a);
+                    return;
+                }
+            }
+            json_decref(all);
+        }
+    }
+    respond_json(conn, 404, json_pack("{s:s}", "error", "no such alarm or path"));
+}
+
 /* ---- plugin ----------------------------------------------------------------------- */
 
 static int alarms_init(struct exporter *e)
@@ -484,6 +550,21 @@ static int alarms_start(struct exporter *e, uv_loop_t *loop)
             return r;
         s->sns_started = true;
     }
+    if (s->http_address) {
+        r = httpd_create(loop, NULL, on_http_request, s, &s->httpd);
+        if (r == 0)
+            r = httpd_listen(s->httpd, s->http_address);
+        if (r != 0) {
+            log_error(e->name, "cannot serve alarms on %s: %s", s->http_address, strerror(-r));
+            if (s->httpd) {
+                exporter_handle_opened(e);
+                httpd_close(s->httpd, on_part_closed, s);
+                s->httpd = NULL;
+            }
+            return r;
+        }
+        log_info(e->name, "serving alarm states on http://%s/alarms", s->http_address);
+    }
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     exporter_handle_opened(e);
@@ -513,12 +594,6 @@ static void on_timer_closed(uv_handle_t *h)
     exporter_handle_closed(s->e);
 }
 
-static void on_part_closed(void *data)
-{
-    struct alarms_sink *s = data;
-    exporter_handle_closed(s->e);
-}
-
 static void alarms_stop(struct exporter *e)
 {
     struct alarms_sink *s = e->ctx;
@@ -536,6 +611,11 @@ static void alarms_stop(struct exporter *e)
             r->finished = true;
             run_close_handle(r, (uv_handle_t *)&r->retry_timer);
         }
+    }
+    if (s->httpd) {
+        exporter_handle_opened(e);
+        httpd_close(s->httpd, on_part_closed, s);
+        s->httpd = NULL;
     }
     exporter_handle_opened(e);
     http_client_close(s->http, on_part_closed, s);

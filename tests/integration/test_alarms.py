@@ -58,6 +58,10 @@ class AlarmsEndToEnd(EndpointTestCase):
         self.webhook = Webhook()
         self.topic = self.endpoint.post("sns/topics", {"name": "ops"})["TopicArn"]
         self.workdir = tempfile.mkdtemp(prefix="osprey-alarms-")
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.http_port = sock.getsockname()[1]
         self.proc_root = os.path.join(self.workdir, "proc")
         os.mkdir(self.proc_root)
         harness.write_atomic(os.path.join(self.proc_root, "meminfo"), MEMINFO_LOW)
@@ -91,7 +95,8 @@ class AlarmsEndToEnd(EndpointTestCase):
                 "state_dir": os.path.join(self.workdir, "state"), "flush_interval": 0.2,
                 "sinks": {"file": {"directory": os.path.join(self.workdir, "out")}},
                 "alarms": [alarm, composite],
-                "alarm_settings": {"endpoint": self.endpoint.url, "account_id": "123456789012"},
+                "alarm_settings": {"endpoint": self.endpoint.url, "account_id": "123456789012",
+                                   "http_address": "127.0.0.1:%d" % self.http_port},
             },
         }
 
@@ -137,6 +142,24 @@ class AlarmsEndToEnd(EndpointTestCase):
         r = cli("wait", "any-trouble", "--state", "ALARM", "--timeout", "10",
                 "--state-file", self.state_file())
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The read-only endpoint serves the same JSON as `alarms list --json`.
+        import urllib.error
+        import urllib.request
+        base = "http://127.0.0.1:%d/alarms" % self.http_port
+        with urllib.request.urlopen(base + "/mem-high", timeout=10) as resp:
+            one = json.loads(resp.read())
+        self.assertEqual(one["StateValue"], "ALARM")
+        with urllib.request.urlopen(base, timeout=10) as resp:
+            served = json.loads(resp.read())
+        listed = json.loads(cli("list", "--state-file", self.state_file(), "--json").stdout)
+        self.assertEqual({a["AlarmName"]: a["StateValue"] for a in served["alarms"]},
+                         {a["AlarmName"]: a["StateValue"] for a in listed["alarms"]})
+        for method, path, status in (("POST", "/mem-high", 405), ("GET", "/nope", 404)):
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                urllib.request.urlopen(urllib.request.Request(base + path, method=method,
+                                                              data=b"" if method == "POST" else None),
+                                       timeout=10)
+            self.assertEqual(cm.exception.code, status)
 
         harness.write_atomic(os.path.join(self.proc_root, "meminfo"), MEMINFO_LOW)
         # (`wait --state OK` answers 1 at once while the alarm is in ALARM: that is the gate.)
