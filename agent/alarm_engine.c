@@ -22,7 +22,7 @@ void alarm_format_time(int64_t ts_ms, char *buf, size_t cap)
     }
     char date[32];
     strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, cap, "%s.%03d+0000", date, (int)(ts_ms % 1000));
+    snprintf(buf, cap, "%.19s.%03d+0000", date, (int)(ts_ms % 1000));
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
