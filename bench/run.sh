@@ -21,4 +21,6 @@ bench/export_sustained.sh build-bench/osprey "${EXPORT_EVENTS:-300000}" 200
 if [ "${IDLE_SECONDS:-60}" != 0 ]; then
   echo "== idle cost of packaging/examples/local.json"
   bench/idle.sh build-bench/osprey "${IDLE_SECONDS:-60}"
+  echo "== idle footprint, CloudWatch agent Standard metric set, against collectd"
+  bench/idle_cwagent.sh build-bench/osprey "${IDLE_SECONDS:-60}"
 fi
