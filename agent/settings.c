@@ -76,7 +76,8 @@ static const struct cfg_field metrics_fields[] = {
     {"endpoint_override", CFG_STRING, offsetof(struct metrics_section, endpoint_override), NULL, 0,
      0, NULL, 0, "CloudWatch endpoint (a compatible endpoint, a VPC endpoint)"},
     {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "AWS credentials are not implemented in this build yet"},
+     "per-section credentials are not supported: Osprey has one credentials chain "
+     "(agent.credentials, osprey.credentials)"},
     {"metrics_destinations", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
      "only CloudWatch-shaped destinations; use osprey.sinks for local ones"},
     CFG_END,
@@ -390,7 +391,8 @@ static const struct cfg_field logs_fields[] = {
     {"logs_collected", CFG_JSON, offsetof(struct logs_section, logs_collected), NULL, 0, 0, NULL,
      CFG_UNSUPPORTED, "file tailing is not implemented yet"},
     {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
-     "AWS credentials are not implemented in this build yet"},
+     "per-section credentials are not supported: Osprey has one credentials chain "
+     "(agent.credentials, osprey.credentials)"},
     CFG_END,
 };
 
