@@ -9,7 +9,17 @@
  * error rather than a guess, because a proxy that frames differently from its peer is
  * the classic request-smuggling hole.
  *
- * The server keeps, per connection, one input buffer capped at head + body limits. It
+ * Chunked bodies (RFC 9112 7.1) are decoded by a separate, resumable state machine that
+ * works in place: decoded data is moved down over the framing it came in, so it always
+ * trails what has been read and never needs a second buffer. The state lives with the
+ * caller; each call resumes at the first byte not yet read, which makes the decoder
+ * indifferent to how the bytes were split across reads (the unit tests and the fuzz
+ * target check that). Every line it waits for is bounded, so "need more" can never
+ * grow without limit, and the decoded size is checked against max_body_bytes when a
+ * chunk-size line is read, before its data is buffered.
+ *
+ * The server keeps, per connection, one input buffer capped at head + body limits (plus
+ * the bounded chunk framing). It
  * reads until the parser says a request is complete, stops reading, hands the request
  * (pointing into that buffer) to the owner, and resumes only when the answer has been
  * written: one request at a time per connection, which is all that SDK clients do and
@@ -174,6 +184,42 @@ static int parse_content_length(struct httpd_str v, uint64_t *ret)
     return 0;
 }
 
+/* What the Transfer-Encoding field lines said, in order (RFC 9112 6.1). */
+struct te_codings {
+    unsigned n;       /* codings seen */
+    unsigned chunked; /* how many of them were "chunked" */
+    bool other;       /* a coding other than chunked */
+    bool last_chunked;
+};
+
+/* Add one Transfer-Encoding field value (a comma-separated list) to `te`. */
+static int te_add(struct te_codings *te, struct httpd_str v)
+{
+    size_t i = 0;
+    bool any = false;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < v.len && v.p[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t'))
+            end--;
+        if (end == start)
+            continue;
+        any = true;
+        te->n++;
+        te->last_chunked =
+            httpd_str_eq_nocase((struct httpd_str){v.p + start, end - start}, "chunked");
+        if (te->last_chunked)
+            te->chunked++;
+        else
+            te->other = true;
+    }
+    return any ? 0 : -1;
+}
+
 /* Request line: method SP request-target SP HTTP-version. */
 static enum httpd_parse_result parse_request_line(const uint8_t *p, size_t len,
                                                   struct httpd_request *req)
@@ -235,6 +281,7 @@ enum httpd_parse_result httpd_parse_request(const uint8_t *buf, size_t len,
         return r;
 
     bool have_length = false, have_te = false, have_host = false;
+    struct te_codings te = {0};
     uint64_t content_length = 0;
     bool conn_close = false, conn_keep_alive = false;
     for (p = eol + 2; p < head_end; p = eol + 2) {
@@ -268,6 +315,8 @@ enum httpd_parse_result httpd_parse_request(const uint8_t *buf, size_t len,
             have_length = true;
         } else if (httpd_str_eq_nocase(f->name, "transfer-encoding")) {
             have_te = true;
+            if (te_add(&te, f->value) != 0)
+                return HTTPD_PARSE_BAD_REQUEST; /* empty */
         } else if (httpd_str_eq_nocase(f->name, "host")) {
             if (have_host)
                 return HTTPD_PARSE_BAD_REQUEST;
@@ -282,11 +331,26 @@ enum httpd_parse_result httpd_parse_request(const uint8_t *buf, size_t len,
     }
     if (req->version_minor == 1 && !have_host)
         return HTTPD_PARSE_BAD_REQUEST; /* RFC 9112 3.2 */
-    if (have_te)
-        return HTTPD_PARSE_LENGTH_REQUIRED;
+    if (have_te) {
+        /* RFC 9112 6.1-6.3: with both, the framing is ambiguous (smuggling); HTTP/1.0
+         * has no chunked; chunked must be the final coding, once; we know no other. */
+        if (have_length || req->version_minor == 0)
+            return HTTPD_PARSE_BAD_REQUEST;
+        if (!te.last_chunked)
+            return te.chunked ? HTTPD_PARSE_BAD_REQUEST : HTTPD_PARSE_NOT_IMPLEMENTED;
+        if (te.chunked > 1)
+            return HTTPD_PARSE_BAD_REQUEST;
+        if (te.other)
+            return HTTPD_PARSE_NOT_IMPLEMENTED;
+    }
     if (content_length > lim->max_body_bytes)
         return HTTPD_PARSE_BODY_TOO_LARGE;
     req->keep_alive = req->version_minor == 1 ? !conn_close : (conn_keep_alive && !conn_close);
+    if (have_te) {
+        req->chunked = true;
+        *ret_consumed = head_len;
+        return HTTPD_PARSE_HEAD_DONE;
+    }
     if (len - head_len < content_length) {
         *ret_consumed = head_len;
         return HTTPD_PARSE_HEAD_DONE;
@@ -295,6 +359,161 @@ enum httpd_parse_result httpd_parse_request(const uint8_t *buf, size_t len,
     req->body_len = (size_t)content_length;
     *ret_consumed = head_len + (size_t)content_length;
     return HTTPD_PARSE_OK;
+}
+
+/* Parse a chunk-size line without its CRLF: 1*HEXDIG [ BWS ";" chunk-ext ]. Extensions
+ * are ignored, but may only hold field-value bytes. */
+static enum httpd_parse_result parse_chunk_line(const uint8_t *p, size_t n, uint64_t *ret_size)
+{
+    uint64_t size = 0;
+    size_t i = 0;
+    for (; i < n; i++) {
+        uint8_t c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = (uint8_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (uint8_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (uint8_t)(c - 'A' + 10);
+        else
+            break;
+        if (i >= HTTPD_MAX_CHUNK_SIZE_DIGITS)
+            return HTTPD_PARSE_BAD_REQUEST; /* leading zeros included */
+        size = size << 4 | d;
+    }
+    if (i == 0)
+        return HTTPD_PARSE_BAD_REQUEST;
+    if (i < n) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        if (i >= n || p[i] != ';')
+            return HTTPD_PARSE_BAD_REQUEST;
+        for (; i < n; i++)
+            if (!is_field_char(p[i]))
+                return HTTPD_PARSE_BAD_REQUEST;
+    }
+    *ret_size = size;
+    return HTTPD_PARSE_OK;
+}
+
+/* A trailer field line without its CRLF: checked like a header field, then dropped. */
+static bool valid_field_line(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_tchar(p[i]))
+        i++;
+    if (i == 0 || i >= n || p[i] != ':')
+        return false;
+    for (i++; i < n; i++)
+        if (!is_field_char(p[i]))
+            return false;
+    return true;
+}
+
+/*
+ * Find the CRLF ending the line at p[0..avail), looking at no more than max + 2 bytes.
+ * Returns the line length (CRLF excluded), -1 when more bytes are needed, -2 for a bare
+ * CR or LF, -3 when the line is longer than max.
+ */
+static long find_line(const uint8_t *p, size_t avail, size_t max)
+{
+    size_t n = avail < max + 2 ? avail : max + 2;
+    size_t i = 0;
+    for (; i < n && p[i] != '\r'; i++)
+        if (p[i] == '\n')
+            return -2;
+    if (i > max)
+        return -3;
+    if (i == n)
+        return n > max ? -3 : -1;
+    if (i + 1 >= avail)
+        return -1;
+    if (p[i + 1] != '\n')
+        return -2;
+    return (long)i;
+}
+
+enum httpd_parse_result httpd_chunked_decode(struct httpd_chunked *st, uint8_t *body, size_t len,
+                                             size_t max_body_bytes)
+{
+    for (;;) {
+        const uint8_t *p = body + st->in;
+        size_t avail = len - st->in;
+        switch (st->state) {
+        case HTTPD_CHUNK_SIZE: {
+            long n = find_line(p, avail, HTTPD_MAX_CHUNK_LINE_BYTES);
+            if (n == -1)
+                return HTTPD_PARSE_NEED_MORE;
+            if (n < 0)
+                return HTTPD_PARSE_BAD_REQUEST;
+            uint64_t size = 0;
+            enum httpd_parse_result r = parse_chunk_line(p, (size_t)n, &size);
+            if (r != HTTPD_PARSE_OK)
+                return r;
+            if (size > max_body_bytes - st->out)
+                return HTTPD_PARSE_BODY_TOO_LARGE;
+            st->in += (size_t)n + 2;
+            st->left = size;
+            st->state = size ? HTTPD_CHUNK_DATA : HTTPD_CHUNK_TRAILER;
+            break;
+        }
+        case HTTPD_CHUNK_DATA: {
+            if (avail == 0)
+                return HTTPD_PARSE_NEED_MORE;
+            size_t n = st->left < avail ? (size_t)st->left : avail;
+            memmove(body + st->out, p, n); /* out <= in: never ahead of the reading */
+            st->out += n;
+            st->in += n;
+            st->left -= n;
+            if (st->left == 0)
+                st->state = HTTPD_CHUNK_DATA_END;
+            break;
+        }
+        case HTTPD_CHUNK_DATA_END:
+            if (avail >= 1 && p[0] != '\r')
+                return HTTPD_PARSE_BAD_REQUEST;
+            if (avail >= 2 && p[1] != '\n')
+                return HTTPD_PARSE_BAD_REQUEST;
+            if (avail < 2)
+                return HTTPD_PARSE_NEED_MORE;
+            st->in += 2;
+            st->state = HTTPD_CHUNK_SIZE;
+            break;
+        case HTTPD_CHUNK_TRAILER: {
+            size_t room = HTTPD_MAX_TRAILER_BYTES - st->trailer_bytes;
+            long n = find_line(p, avail, room >= 2 ? room - 2 : 0);
+            if (n == -1)
+                return HTTPD_PARSE_NEED_MORE;
+            if (n == -3)
+                return HTTPD_PARSE_HEADERS_TOO_LARGE;
+            if (n < 0)
+                return HTTPD_PARSE_BAD_REQUEST;
+            st->in += (size_t)n + 2;
+            if (n == 0) {
+                st->state = HTTPD_CHUNK_DONE;
+                break;
+            }
+            if (!valid_field_line(p, (size_t)n))
+                return HTTPD_PARSE_BAD_REQUEST; /* also obs-fold */
+            st->trailer_bytes += (size_t)n + 2;
+            break;
+        }
+        case HTTPD_CHUNK_DONE:
+            return HTTPD_PARSE_OK;
+        default:
+            return HTTPD_PARSE_BAD_REQUEST;
+        }
+    }
+}
+
+size_t httpd_chunked_compact(struct httpd_chunked *st, uint8_t *body, size_t len)
+{
+    size_t gap = st->in - st->out;
+    if (gap == 0)
+        return len;
+    memmove(body + st->out, body + st->in, len - st->in);
+    st->in = st->out;
+    return len - gap;
 }
 
 /* ---- server ------------------------------------------------------------------------ */
@@ -309,13 +528,14 @@ struct httpd_conn {
     struct buf in;  /* received bytes: the current request, then what was pipelined */
     struct buf out; /* the answer being written */
     struct httpd_request req;
-    size_t req_len;     /* bytes of `in` the current request occupies */
-    unsigned handles;   /* open uv handles (tcp, timer) */
-    bool pending;       /* a request was delivered and is not answered yet */
-    bool writing;       /* `out` is being written */
-    bool continue_sent; /* 100 Continue already sent for the current request */
-    bool alive;         /* not closing */
-    bool close_after;   /* close once the current answer is written */
+    struct httpd_chunked chunk; /* decoder state of the current chunked body */
+    size_t req_len;             /* bytes of `in` the current request occupies */
+    unsigned handles;           /* open uv handles (tcp, timer) */
+    bool pending;               /* a request was delivered and is not answered yet */
+    bool writing;               /* `out` is being written */
+    bool continue_sent;         /* 100 Continue already sent for the current request */
+    bool alive;                 /* not closing */
+    bool close_after;           /* close once the current answer is written */
     char peer[64];
 };
 
@@ -490,6 +710,7 @@ static void on_write_done(uv_write_t *w, int status)
      * whatever the peer pipelined. */
     buf_consume(&c->in, c->req_len);
     c->req_len = 0;
+    memset(&c->chunk, 0, sizeof(c->chunk));
     c->continue_sent = false;
     arm_idle_timer(c);
     process_input(c);
@@ -525,6 +746,30 @@ static void on_continue_written(uv_write_t *w, int status)
     (void)status; /* a failure shows up on the next read or write */
 }
 
+/*
+ * Decode what has arrived of the chunked body after the head_len bytes of head, and
+ * squeeze the framing out of the buffer so it holds head + decoded body + the unread
+ * tail. On HTTPD_PARSE_OK the request's body is set and the message occupies exactly
+ * head_len + body_len bytes of `in`; pipelined bytes follow.
+ */
+static enum httpd_parse_result decode_chunked(struct httpd_conn *c, size_t head_len)
+{
+    uint8_t *body = c->in.data + head_len;
+    size_t len = c->in.len - head_len;
+    enum httpd_parse_result r =
+        httpd_chunked_decode(&c->chunk, body, len, c->server->opts.limits.max_body_bytes);
+    if (r < 0)
+        return r;
+    /* Shrinking in place keeps the buf's invariants (NUL past len, len <= cap). */
+    c->in.len = head_len + httpd_chunked_compact(&c->chunk, body, len);
+    c->in.data[c->in.len] = '\0';
+    if (r == HTTPD_PARSE_OK) {
+        c->req.body = body;
+        c->req.body_len = c->chunk.out;
+    }
+    return r;
+}
+
 static void process_input(struct httpd_conn *c)
 {
     if (c->pending || c->writing || !c->alive)
@@ -536,6 +781,17 @@ static void process_input(struct httpd_conn *c)
     case HTTPD_PARSE_NEED_MORE:
         return;
     case HTTPD_PARSE_HEAD_DONE:
+        if (c->req.chunked) {
+            r = decode_chunked(c, consumed);
+            if (r == HTTPD_PARSE_OK) {
+                consumed += c->req.body_len;
+                break;
+            }
+            if (r != HTTPD_PARSE_NEED_MORE) {
+                answer_error(c, httpd_parse_status(r));
+                return;
+            }
+        }
         if (c->req.expect_continue && !c->continue_sent) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
@@ -656,7 +912,10 @@ static void on_connection(uv_stream_t *listener, int status)
     if (!c)
         return;
     c->server = s;
-    buf_init(&c->in, s->opts.limits.max_header_bytes + s->opts.limits.max_body_bytes);
+    /* Room for a chunked body's bounded framing too: a partial chunk-size or trailer line
+     * is all that stays undecoded while the parser waits for more. */
+    buf_init(&c->in, s->opts.limits.max_header_bytes + s->opts.limits.max_body_bytes +
+                         HTTPD_MAX_CHUNK_LINE_BYTES + HTTPD_MAX_TRAILER_BYTES + 4);
     buf_init(&c->out, HTTPD_MAX_RESPONSE_BYTES);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);

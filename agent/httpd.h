@@ -1,20 +1,29 @@
 /*
  * httpd: a small, strict HTTP/1.1 server for local listeners (the X-Ray sampling proxy,
  * OTLP/HTTP), in two layers:
- *   - httpd_parse_request(): a pure parser of one request head + body from a byte
- *     buffer (no I/O, no allocation, no logging; fuzzed);
+ *   - httpd_parse_request() and httpd_chunked_decode(): pure, incremental parsers of
+ *     one request head + body from a byte buffer (no I/O, no allocation, no logging;
+ *     fuzzed); the chunked decoder de-chunks the body in place;
  *   - struct httpd: a TCP listener with keep-alive connections on the libuv loop it is
  *     given, calling back once per complete request.
  *
  * Contract
  * - What is accepted: HTTP/1.0 and HTTP/1.1 requests, header block at most
  *   max_header_bytes (request line included), at most HTTPD_MAX_HEADERS fields, a body
- *   framed only by Content-Length and at most max_body_bytes. Transfer-Encoding (chunked
- *   or any other) is answered 411 Length Required; an oversized head 431, an oversized
- *   body 413, a malformed request 400, an unsupported version 505. Obsolete line
- *   folding, whitespace before a colon, bare CR, duplicate or invalid Content-Length are
- *   malformed (request-smuggling defences as in RFC 9112). After an error answer the
- *   connection is closed. Expect: 100-continue is answered before the body is read.
+ *   framed by Content-Length or, in HTTP/1.1, by "Transfer-Encoding: chunked" (RFC 9112
+ *   7.1), in both cases at most max_body_bytes once decoded. An oversized head 431, an
+ *   oversized body 413 (for chunked bodies as soon as a chunk-size line announces more
+ *   than the limit allows, never after buffering it), a malformed request 400, an
+ *   unsupported version 505, a transfer coding other than chunked 501. Request-smuggling
+ *   defences as in RFC 9112: obsolete line folding, whitespace before a colon, bare CR or
+ *   LF, duplicate or invalid Content-Length, Transfer-Encoding together with
+ *   Content-Length, Transfer-Encoding in HTTP/1.0, chunked not the final coding or
+ *   applied twice are all 400. Chunked framing: chunk-size is 1 to
+ *   HTTPD_MAX_CHUNK_SIZE_DIGITS hex digits, a chunk-size line (extensions included,
+ *   which are ignored) at most HTTPD_MAX_CHUNK_LINE_BYTES, trailer fields are checked
+ *   and discarded, the trailer section at most HTTPD_MAX_TRAILER_BYTES (431). After an
+ *   error answer the connection is closed. Expect: 100-continue is answered before the
+ *   body is read.
  * - Keep-alive: HTTP/1.1 unless "Connection: close", HTTP/1.0 only with
  *   "Connection: keep-alive". Requests on one connection are answered in order; the
  *   server reads no further request from a connection until the current one has been
@@ -53,6 +62,9 @@
 #define HTTPD_DEFAULT_MAX_CONNECTIONS  64u
 #define HTTPD_DEFAULT_IDLE_TIMEOUT_MS  30000u
 #define HTTPD_MAX_RESPONSE_BYTES       (8u * 1024u * 1024u) /* head + body of one answer */
+#define HTTPD_MAX_CHUNK_SIZE_DIGITS    16                   /* hex digits of one chunk-size */
+#define HTTPD_MAX_CHUNK_LINE_BYTES     1024u /* chunk-size + extensions, CRLF excluded */
+#define HTTPD_MAX_TRAILER_BYTES        4096u /* trailer section, CRLFs included */
 
 /* A byte range inside the parsed buffer; not NUL-terminated. */
 struct httpd_str {
@@ -76,6 +88,7 @@ struct httpd_request {
     size_t body_len;
     bool keep_alive;      /* the connection may serve another request */
     bool expect_continue; /* "Expect: 100-continue" was sent */
+    bool chunked;         /* "Transfer-Encoding: chunked": body via httpd_chunked_decode() */
 };
 
 struct httpd_limits {
@@ -87,11 +100,11 @@ struct httpd_limits {
 enum httpd_parse_result {
     HTTPD_PARSE_OK = 0,                    /* complete request in ret_req */
     HTTPD_PARSE_NEED_MORE = 1,             /* incomplete: read more and call again */
-    HTTPD_PARSE_HEAD_DONE = 2,             /* head complete, body incomplete (see below) */
+    HTTPD_PARSE_HEAD_DONE = 2,             /* head complete, body incomplete or chunked */
     HTTPD_PARSE_BAD_REQUEST = -400,        /* malformed */
-    HTTPD_PARSE_LENGTH_REQUIRED = -411,    /* Transfer-Encoding present */
-    HTTPD_PARSE_BODY_TOO_LARGE = -413,     /* Content-Length above max_body_bytes */
-    HTTPD_PARSE_HEADERS_TOO_LARGE = -431,  /* head above max_header_bytes or too many fields */
+    HTTPD_PARSE_BODY_TOO_LARGE = -413,     /* body above max_body_bytes */
+    HTTPD_PARSE_HEADERS_TOO_LARGE = -431,  /* head (or trailers) too large, too many fields */
+    HTTPD_PARSE_NOT_IMPLEMENTED = -501,    /* a transfer coding other than chunked */
     HTTPD_PARSE_VERSION_UNSUPPORTED = -505 /* not HTTP/1.0 or HTTP/1.1 */
 };
 
@@ -102,12 +115,53 @@ enum httpd_parse_result {
  * and *ret_consumed is the head size; the caller may use it to answer 100-continue and
  * calls again with more bytes. NEED_MORE is only returned while the head is incomplete
  * and still within the limit. Errors leave *ret_req unspecified.
+ * A chunked request (ret_req->chunked) is always HTTPD_PARSE_HEAD_DONE here: its body is
+ * decoded by httpd_chunked_decode() from buf + *ret_consumed. Calling this again on the
+ * same buffer gives the same head, also after the body was decoded in place.
  */
 enum httpd_parse_result httpd_parse_request(const uint8_t *buf, size_t len,
                                             const struct httpd_limits *lim,
                                             struct httpd_request *ret_req, size_t *ret_consumed);
 
-/* The status code an error result stands for (400, 411, ...); 0 for non-errors. */
+/*
+ * Incremental, in-place decoder of a chunked body. Start from a zeroed struct per request
+ * and call httpd_chunked_decode() each time more bytes arrived, with body pointing just
+ * after the head and len the bytes received since (it may run past the message:
+ * pipelined bytes are left alone). Decoded bytes go to body[0..out), overwriting the
+ * framing they came from; body[out..in) is dead framing and body[in..len) not read yet.
+ * Returns HTTPD_PARSE_NEED_MORE (keep body[0..len), compacted or not, append what
+ * arrives and call again), HTTPD_PARSE_OK (the body is body[0..out) and the message
+ * ended at body + in), or an error (400, 413 once a chunk would take the decoded size
+ * over max_body_bytes, 431 for trailers over HTTPD_MAX_TRAILER_BYTES). The decoder only
+ * looks at body[in..len), so one call or many over the same bytes give the same result.
+ */
+enum httpd_chunk_state {
+    HTTPD_CHUNK_SIZE = 0, /* at a chunk-size line */
+    HTTPD_CHUNK_DATA,     /* inside chunk data */
+    HTTPD_CHUNK_DATA_END, /* at the CRLF after chunk data */
+    HTTPD_CHUNK_TRAILER,  /* at a trailer field line or the final CRLF */
+    HTTPD_CHUNK_DONE
+};
+
+struct httpd_chunked {
+    enum httpd_chunk_state state;
+    size_t in;            /* encoded bytes read, from body[0] */
+    size_t out;           /* decoded bytes, at body[0..out) */
+    uint64_t left;        /* data bytes still to come in the current chunk */
+    size_t trailer_bytes; /* trailer section read so far */
+};
+
+enum httpd_parse_result httpd_chunked_decode(struct httpd_chunked *st, uint8_t *body, size_t len,
+                                             size_t max_body_bytes);
+
+/*
+ * Drop the dead framing body[out..in) by moving body[in..len) down to body + out, so a
+ * connection buffer holds little more than the decoded body; returns the new len (and
+ * sets in = out). Optional; valid after any result.
+ */
+size_t httpd_chunked_compact(struct httpd_chunked *st, uint8_t *body, size_t len);
+
+/* The status code an error result stands for (400, 413, ...); 0 for non-errors. */
 int httpd_parse_status(enum httpd_parse_result r);
 
 /* Case-insensitive field lookup: the first field called `name`, or NULL. */

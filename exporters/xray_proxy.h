@@ -10,7 +10,7 @@
  *   which owns it; it has its own sender (aws.h), hence its own HTTP connections, so
  *   sampling calls never queue behind segment uploads.
  * - Forwarded: POST with any path (the daemon forwards any), body up to 1 MiB. Other
- *   methods: 405. Requests are parsed by agent/httpd.h (411 for chunked bodies, ...).
+ *   methods: 405. Requests are parsed by agent/httpd.h (Content-Length or chunked bodies, ...).
  * - When the endpoint cannot be reached (transport error, no credentials yet, HTTP 5xx),
  *   POST /GetSamplingRules is answered with the last successful answer to a request with
  *   the same body (header X-Osprey-Sampling-Cache: stale), so SDKs keep the rules they

@@ -1,6 +1,9 @@
 /* Fuzz the HTTP/1.1 request parser (agent/httpd.h) with small limits: a complete request
  * lies inside the input and parses the same from its own bytes alone; every view points
- * into the input; errors carry a status; the parser never reads past `size`. */
+ * into the input; errors carry a status; the parser never reads past `size`. A chunked
+ * body is decoded in one call and again byte by byte with compaction (as the server
+ * does): both must agree on the result, the decoded bytes and where the message ends,
+ * and the decoded size never exceeds the limit. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,44 @@ static void check_str(struct httpd_str s, const uint8_t *data, size_t size)
     for (size_t i = 0; i < s.len; i++)
         if (s.p[i] == '\r' || s.p[i] == '\n')
             abort();
+}
+
+/* Decode body[0..len) of a chunked request both ways and compare. */
+static void check_chunked(const uint8_t *body, size_t len, size_t max_body)
+{
+    uint8_t *once = malloc(len ? len : 1);
+    uint8_t *step = malloc(len ? len : 1);
+    if (!once || !step)
+        abort();
+    memcpy(once, body, len);
+    struct httpd_chunked a = {0};
+    enum httpd_parse_result ra = httpd_chunked_decode(&a, once, len, max_body);
+    if (a.out > a.in || a.in > len || a.out > max_body)
+        abort();
+    if (ra != HTTPD_PARSE_OK && ra != HTTPD_PARSE_NEED_MORE && httpd_parse_status(ra) < 400)
+        abort();
+    struct httpd_chunked b = {0};
+    enum httpd_parse_result rb = HTTPD_PARSE_NEED_MORE;
+    size_t wlen = 0, fed = 0;
+    while (fed < len && rb == HTTPD_PARSE_NEED_MORE) {
+        step[wlen++] = body[fed++];
+        rb = httpd_chunked_decode(&b, step, wlen, max_body);
+        wlen = httpd_chunked_compact(&b, step, wlen);
+        if (b.in != b.out || wlen < b.out)
+            abort();
+    }
+    if (ra != rb)
+        abort();
+    if (ra == HTTPD_PARSE_OK &&
+        (a.out != b.out || fed != a.in || wlen != b.out || memcmp(once, step, a.out) != 0))
+        abort();
+    /* Compacting the one-shot result leaves what follows the message after the body. */
+    size_t clen = httpd_chunked_compact(&a, once, len);
+    if (ra == HTTPD_PARSE_OK &&
+        (clen != a.out + (len - fed) || memcmp(once + a.out, body + fed, len - fed) != 0))
+        abort();
+    free(once);
+    free(step);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,6 +78,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case HTTPD_PARSE_HEAD_DONE:
         if (consumed == 0 || consumed > size || consumed > lim.max_header_bytes)
             abort();
+        if (req.chunked) {
+            if (req.version_minor != 1 || httpd_request_field(&req, "content-length"))
+                abort(); /* must have been refused */
+            check_chunked(buf + consumed, size - consumed, lim.max_body_bytes);
+        }
         break;
     case HTTPD_PARSE_OK: {
         if (consumed > size || req.method.len == 0 || req.target.len == 0 ||

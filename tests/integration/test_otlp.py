@@ -3,10 +3,9 @@
 (traces.traces_collected.otlp) -> span-to-segment conversion -> the xray sink -> the strict
 compatible endpoint, which validates every PutTraceSegments call and document.
 
-The JS exporter always sends its body with Transfer-Encoding: chunked, which agent/httpd
-does not read yet (411): the SDK's requests go through a small relay in the node script
-that only replaces the chunked framing by a Content-Length; test_sdk_direct_chunked_request
-records the gap as an expected failure.
+The JS exporter always sends its body with Transfer-Encoding: chunked, so every SDK test
+also covers agent/httpd's chunked request bodies; test_sdk_direct_chunked_request checks
+that on the wire, with a recording TCP proxy between the SDK and Osprey.
 
 Also: OTLP JSON requests, and bad requests (truncated protobuf, wrong content type, gzip
 bomb, wrong path and method) answered with the OTLP/HTTP statuses while the listener keeps
@@ -38,38 +37,8 @@ const { BasicTracerProvider, SimpleSpanProcessor, BatchSpanProcessor } =
 const { OTLPTraceExporter } = require(path.join(nm, '@opentelemetry/exporter-trace-otlp-proto'));
 const { Resource } = require(path.join(nm, '@opentelemetry/resources'));
 
-// The exporter always streams its body (Transfer-Encoding: chunked). With DECHUNK=1 the
-// request goes through a local relay that buffers it and forwards it with a
-// Content-Length, byte for byte otherwise (see the module docstring).
-function dechunkingRelay(target) {
-  const http = require('http');
-  const t = new URL(target);
-  const srv = http.createServer((req, res) => {
-    const parts = [];
-    req.on('data', (c) => parts.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(parts);
-      const headers = Object.assign({}, req.headers);
-      delete headers['transfer-encoding'];
-      headers['content-length'] = String(body.length);
-      const up = http.request({ host: t.hostname, port: t.port, path: t.pathname,
-                                method: req.method, headers }, (ur) => {
-        res.writeHead(ur.statusCode, ur.headers);
-        ur.pipe(res);
-      });
-      up.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
-      up.end(body);
-    });
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
-}
-
 async function main() {
-  let url = process.env.OTLP_URL, relay = null;
-  if (process.env.DECHUNK === '1') {
-    relay = await dechunkingRelay(url);
-    url = 'http://127.0.0.1:' + relay.address().port + '/v1/traces';
-  }
+  const url = process.env.OTLP_URL;
   let failures = 0;
   const inner = new OTLPTraceExporter({ url, compression: process.env.GZIP === '1' ? 'gzip' : 'none' });
   // Count export failures: SimpleSpanProcessor would otherwise only log them.
@@ -119,7 +88,6 @@ async function main() {
     out.push({ name: s.name, trace_id: s.spanContext().traceId, span_id: s.spanContext().spanId });
   await provider.forceFlush();
   await provider.shutdown();
-  if (relay) relay.close();
   if (failures) process.exit(2);
   console.log(JSON.stringify(out));
 }
@@ -133,6 +101,69 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class RecordingProxy:
+    """A TCP proxy to 127.0.0.1:`target` that passes bytes through unchanged both ways
+    and records what the clients sent."""
+
+    def __init__(self, target):
+        import threading
+        self.target = target
+        self.lock = threading.Lock()
+        self.upstream_bytes = bytearray()
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.threads = []
+        self.socks = []
+        t = threading.Thread(target=self.accept_loop, daemon=True)
+        t.start()
+
+    def accept_loop(self):
+        import threading
+        while True:
+            try:
+                client, _ = self.srv.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.socks += [client, upstream]
+            for a, b, rec in ((client, upstream, True), (upstream, client, False)):
+                t = threading.Thread(target=self.pump, args=(a, b, rec), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def pump(self, src, dst, record):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if record:
+                    with self.lock:
+                        self.upstream_bytes += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def sent(self):
+        with self.lock:
+            return bytes(self.upstream_bytes)
+
+    def close(self):
+        self.srv.close()
+        for t in self.threads:
+            t.join(timeout=5)
+        for s in self.socks:
+            s.close()
 
 
 def config(endpoint, port, otlp=None):
@@ -189,13 +220,13 @@ class OtlpReceiver(EndpointTestCase):
         self.assertTrue(self.agent.wait_for_log("OTLP/HTTP listening", timeout=20),
                         self.agent.log())
 
-    def run_node(self, batch=False, dechunk=True, gzip=False):
+    def run_node(self, batch=False, gzip=False, port=None):
         with tempfile.NamedTemporaryFile("w", suffix=".js", delete=False) as f:
             f.write(NODE_SCRIPT)
             script = f.name
         env = dict(os.environ, NODE_MODULES=NODE_MODULES, BATCH="1" if batch else "0",
-                   DECHUNK="1" if dechunk else "0", GZIP="1" if gzip else "0",
-                   OTLP_URL="http://127.0.0.1:%d/v1/traces" % self.port)
+                   GZIP="1" if gzip else "0",
+                   OTLP_URL="http://127.0.0.1:%d/v1/traces" % (port or self.port))
         for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             env.pop(k, None)
         p = subprocess.run([NODE, script], env=env, capture_output=True, text=True, timeout=60)
@@ -257,13 +288,19 @@ class OtlpReceiver(EndpointTestCase):
         self.start()
         self.check_sdk_spans(self.run_node(batch=True, gzip=True))
 
-    @unittest.expectedFailure
     def test_sdk_direct_chunked_request(self):
-        # agent/httpd answers Transfer-Encoding: chunked with 411, and the JS exporter
-        # always streams its body: until httpd reads chunked bodies the SDK needs the
-        # relay. An unexpected success here means the relay can go.
+        # The SDK talks to Osprey straight, through a TCP proxy that only records what
+        # the SDK sent: the bodies must really have been chunked.
         self.start()
-        self.check_sdk_spans(self.run_node(dechunk=False))
+        proxy = RecordingProxy(self.port)
+        try:
+            spans = self.run_node(port=proxy.port)
+        finally:
+            proxy.close()
+        sent = proxy.sent().lower()
+        self.assertIn(b"transfer-encoding: chunked\r\n", sent)
+        self.assertNotIn(b"content-length:", sent.split(b"\r\n\r\n", 1)[0])
+        self.check_sdk_spans(spans)
 
     def test_json_request_and_annotations(self):
         self.start({"indexed_attributes": ["http.status_code"]})

@@ -292,17 +292,17 @@ class XRayDaemon(EndpointTestCase):
         self.assertEqual(r.status, 400)
         self.assertEqual(r.getheader("x-amzn-ErrorType").split(":")[0], "SerializationException")
         c.close()
-        # Chunked bodies are refused with 411, and the connection closed.
+        # Transfer codings other than chunked are refused with 501, and the connection closed.
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             raw.sendall(b"POST /GetSamplingRules HTTP/1.1\r\nHost: x\r\n"
-                        b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+                        b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
             answer = b""
             while True:
                 chunk = raw.recv(4096)
                 if not chunk:
                     break
                 answer += chunk
-        self.assertTrue(answer.startswith(b"HTTP/1.1 411 Length Required\r\n"), answer)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 501 Not Implemented\r\n"), answer)
         self.assertIn(b"Connection: close", answer)
         log = self.stop_daemon()
         self.assertRegex(log, r"sampling proxy: 3 requests \(2 forwarded, 0 from the rules cache, "
