@@ -423,12 +423,16 @@ class XRayDaemon(EndpointTestCase):
         try:
             deadline = time.monotonic() + 20
             text = ""
-            while time.monotonic() < deadline and "sampling proxy on TCP" not in text:
+            # Both listeners: the proxy starts on the export loop, the UDP receiver on the
+            # collect loop, in either order (a datagram sent before the bind is lost).
+            while time.monotonic() < deadline and not (
+                    "sampling proxy on TCP" in text and "listening for X-Ray segments" in text):
                 time.sleep(0.1)
                 if os.path.exists(log_path):
                     with open(log_path, errors="replace") as f:
                         text = f.read()
             self.assertIn("sampling proxy on TCP", text)
+            self.assertIn("listening for X-Ray segments", text)
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.addCleanup(s.close)
             for i in range(3):
