@@ -25,6 +25,7 @@
 #include "agent/ring.h"
 #include "collectors/cgroup.h"
 #include "collectors/collector.h"
+#include "collector_test.h"
 #include "collectors/procfs.h"
 
 extern const struct collector_type collector_container;
@@ -413,7 +414,6 @@ struct harness {
     char tree[64]; /* scratch copy of a cgroup fixture tree */
     struct got_metric got[256];
     size_t n_got;
-    bool stopped;
 };
 
 /* A scratch copy of tests/data/cgroup/<variant> (NULL: an empty directory). */
@@ -525,21 +525,10 @@ static void run_scrape(struct harness *h)
     drain(h);
 }
 
-static void on_stopped(struct collector *c, void *data)
-{
-    (void)c;
-    *(bool *)data = true;
-}
-
 static void harness_release(struct harness *h)
 {
     if (h->c) {
-        collector_stop(h->c, on_stopped, &h->stopped);
-        for (int i = 0; i < 100 && !h->stopped; i++)
-            uv_run(&h->loop, UV_RUN_NOWAIT);
-        assert_true(h->stopped);
-        assert_int_equal(h->c->open_handles, 0);
-        collector_destroy(h->c);
+        collector_test_stop(&h->loop, h->c);
     }
     assert_int_equal(uv_loop_close(&h->loop), 0);
     ring_release(&h->ring);

@@ -27,6 +27,7 @@
 #include "agent/record.h"
 #include "agent/ring.h"
 #include "collectors/collector.h"
+#include "collector_test.h"
 #include "collectors/procfs.h"
 #include "collectors/procfs_disk.h"
 
@@ -470,7 +471,6 @@ struct harness {
     char tmp[64];
     struct got_metric got[512];
     size_t n_got;
-    bool stopped;
 };
 
 static void write_file(const char *path, const char *data, size_t len)
@@ -588,20 +588,9 @@ static void run_scrape(struct harness *h)
     drain(h);
 }
 
-static void on_stopped(struct collector *c, void *data)
-{
-    (void)c;
-    *(bool *)data = true;
-}
-
 static void harness_release(struct harness *h)
 {
-    collector_stop(h->c, on_stopped, &h->stopped);
-    for (int i = 0; i < 100 && !h->stopped; i++)
-        uv_run(&h->loop, UV_RUN_NOWAIT);
-    assert_true(h->stopped);
-    assert_int_equal(h->c->open_handles, 0);
-    collector_destroy(h->c);
+    collector_test_stop(&h->loop, h->c);
     assert_int_equal(uv_loop_close(&h->loop), 0);
     ring_release(&h->ring);
     cfg_doc_release(&h->doc);

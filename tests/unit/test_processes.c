@@ -23,51 +23,13 @@
 #include "agent/record.h"
 #include "agent/ring.h"
 #include "collectors/collector.h"
+#include "collector_test.h"
 #include "collectors/procfs.h"
 #include "collectors/procfs_proc.h"
 
 extern const struct collector_type collector_processes;
 
-/* ---- allocation counting ------------------------------------------------------------
- * "A scrape allocates nothing after warm-up", measured: under AddressSanitizer (the
- * project's test build) every malloc reaches a hook the sanitizer runtime calls; the
- * count only runs while the loop runs, so the test's own file juggling is not counted.
- * Without ASan the check is skipped, not faked. */
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_COUNTING 1
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-#else
-#define ALLOC_COUNTING 0
-#endif
-
-static bool counting;
-static size_t allocations;
-
-#if ALLOC_COUNTING
-static void on_malloc(const volatile void *ptr, size_t size)
-{
-    (void)ptr;
-    (void)size;
-    if (counting)
-        allocations++;
-}
-
-static void on_free(const volatile void *ptr)
-{
-    (void)ptr;
-}
-#endif
-
-static void alloc_counting_install(void)
-{
-#if ALLOC_COUNTING
-    static bool installed;
-    if (!installed)
-        assert_true(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0);
-    installed = true;
-#endif
-}
+#include "alloc_hooks.h"
 
 static struct procfs_buf fixture_buf;
 
@@ -290,20 +252,9 @@ static void run_scrape(struct harness *h)
     drain(h);
 }
 
-static void on_stopped(struct collector *c, void *data)
-{
-    (void)c;
-    *(bool *)data = true;
-}
-
 static void harness_release(struct harness *h)
 {
-    collector_stop(h->c, on_stopped, &h->stopped);
-    for (int i = 0; i < 100 && !h->stopped; i++)
-        uv_run(&h->loop, UV_RUN_NOWAIT);
-    assert_true(h->stopped);
-    assert_int_equal(h->c->open_handles, 0);
-    collector_destroy(h->c);
+    collector_test_stop(&h->loop, h->c);
     assert_int_equal(uv_loop_close(&h->loop), 0);
     ring_release(&h->ring);
     cfg_doc_release(&h->doc);

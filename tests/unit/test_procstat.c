@@ -26,6 +26,7 @@
 #include "agent/ring.h"
 #include "agent/settings.h"
 #include "collectors/collector.h"
+#include "collector_test.h"
 #include "collectors/procfs.h"
 #include "collectors/procfs_pid.h"
 
@@ -389,7 +390,6 @@ struct harness {
     struct collector *c;
     struct got_metric got[512];
     size_t n_got;
-    bool stopped;
 };
 
 /* Create a procstat instance from the JSON of one array element. */
@@ -476,21 +476,10 @@ static void run_scrape(struct harness *h)
     drain(h);
 }
 
-static void on_stopped(struct collector *c, void *data)
-{
-    (void)c;
-    *(bool *)data = true;
-}
-
 static void harness_release(struct harness *h)
 {
     if (h->c) {
-        collector_stop(h->c, on_stopped, &h->stopped);
-        for (int i = 0; i < 100 && !h->stopped; i++)
-            uv_run(&h->loop, UV_RUN_NOWAIT);
-        assert_true(h->stopped);
-        assert_int_equal(h->c->open_handles, 0);
-        collector_destroy(h->c);
+        collector_test_stop(&h->loop, h->c);
         h->c = NULL;
     }
     assert_int_equal(uv_loop_close(&h->loop), 0);

@@ -26,6 +26,7 @@
 #include "agent/record.h"
 #include "agent/ring.h"
 #include "collectors/collector.h"
+#include "collector_test.h"
 #include "collectors/statsd_parse.h"
 #include "collectors/statsd_table.h"
 
@@ -503,7 +504,6 @@ struct harness {
     int sock;
     struct point got[64];
     size_t n_got;
-    bool stopped;
 };
 
 static int free_udp_port(void)
@@ -634,22 +634,11 @@ static const struct point *point_named(struct harness *h, const char *name, cons
     return found;
 }
 
-static void on_stopped(struct collector *c, void *data)
-{
-    (void)c;
-    *(bool *)data = true;
-}
-
 static void harness_release(struct harness *h)
 {
     if (h->sock >= 0)
         close(h->sock);
-    collector_stop(h->c, on_stopped, &h->stopped);
-    for (int i = 0; i < 100 && !h->stopped; i++)
-        uv_run(&h->loop, UV_RUN_NOWAIT);
-    assert_true(h->stopped);
-    assert_int_equal(h->c->open_handles, 0);
-    collector_destroy(h->c);
+    collector_test_stop(&h->loop, h->c);
     assert_int_equal(uv_loop_close(&h->loop), 0);
     ring_release(&h->ring);
     cfg_doc_release(&h->doc);
