@@ -73,6 +73,7 @@ struct alarms_sink {
     struct action_run *runs;
     unsigned runs_in_flight;
     bool stopping;
+    bool changed; /* a transition in this evaluation: save the state file */
     char state_path[1024];
 };
 
@@ -400,7 +401,9 @@ static void start_actions(struct alarms_sink *s, const struct alarm_entry *a,
 static void on_change(void *data, const struct alarm_entry *a, enum alarm_state old_state,
                       int64_t now_ms)
 {
-    start_actions(data, a, old_state, now_ms);
+    struct alarms_sink *s = data;
+    s->changed = true;
+    start_actions(s, a, old_state, now_ms);
 }
 
 static void schedule(struct alarms_sink *s);
@@ -409,13 +412,9 @@ static void on_timer(uv_timer_t *t)
 {
     struct alarms_sink *s = t->data;
     int64_t now_ms = (int64_t)(clock_realtime_ns() / NS_PER_MS);
-    size_t before = 0, after = 0;
-    for (size_t i = 0; i < s->engine.n_alarms; i++)
-        before += s->engine.alarms[i].history_len + s->engine.alarms[i].history_next;
+    s->changed = false;
     alarm_engine_evaluate(&s->engine, now_ms, on_change, s);
-    for (size_t i = 0; i < s->engine.n_alarms; i++)
-        after += s->engine.alarms[i].history_len + s->engine.alarms[i].history_next;
-    if (before != after) {
+    if (s->changed) {
         int r = alarm_engine_save(&s->engine, s->state_path);
         if (r != 0) {
             selfstats_add(&s->e->stats.errors, 1);
