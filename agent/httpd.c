@@ -27,6 +27,7 @@
  * for the connection's life.
  */
 #include "agent/httpd.h"
+#include "agent/netaddr.h"
 
 #include "agent/buf.h"
 
@@ -940,45 +941,13 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_close(c);
 }
 
-/* "host:port", "[v6]:port" -> sockaddr. */
-static int parse_address(const char *address, struct sockaddr_storage *ss)
-{
-    char host[256];
-    const char *colon = strrchr(address, ':');
-    if (!colon || colon == address)
-        return -EINVAL;
-    size_t hl = (size_t)(colon - address);
-    const char *h = address;
-    if (address[0] == '[') {
-        if (hl < 3 || address[hl - 1] != ']')
-            return -EINVAL;
-        h = address + 1;
-        hl -= 2;
-    }
-    if (hl >= sizeof(host))
-        return -EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end = NULL;
-    long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port < 0 || port > 65535)
-        return -EINVAL;
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    return -EINVAL;
-}
-
 int httpd_listen(struct httpd *s, const char *address)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     if (s->listener_open || s->closing)
         return -EALREADY;
-    int r = parse_address(address, &ss);
+    int r = netaddr_parse(address, &ss);
     if (r != 0)
         return r;
     r = uv_tcp_init(s->loop, &s->listener);

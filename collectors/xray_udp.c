@@ -22,6 +22,7 @@
  * address on.
  */
 #include "collectors/collector.h"
+#include "agent/netaddr.h"
 #include "collectors/xray_datagram.h"
 
 #include "agent/clock.h"
@@ -66,45 +67,12 @@ static const struct cfg_field xray_udp_fields[] = {
     CFG_END,
 };
 
-/* "host:port" or "[v6]:port" -> sockaddr; "localhost" is 127.0.0.1. */
-static int parse_address(const char *address, struct sockaddr_storage *ss)
-{
-    char host[256];
-    const char *colon = strrchr(address, ':');
-    if (!colon || colon == address)
-        return -EINVAL;
-    size_t hl = (size_t)(colon - address);
-    const char *h = address;
-    if (address[0] == '[') {
-        if (hl < 3 || address[hl - 1] != ']')
-            return -EINVAL;
-        h++;
-        hl -= 2;
-    }
-    if (hl >= sizeof(host))
-        return -EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end = NULL;
-    long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port < 0 || port > 65535)
-        return -EINVAL;
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    return -EINVAL;
-}
-
 static int xray_udp_init(struct collector *c)
 {
     struct xray_udp_ctx *x = c->ctx;
     x->c = c;
     int ret = 0;
-    if (parse_address(x->bind_address, &x->addr) != 0) {
+    if (netaddr_parse(x->bind_address, &x->addr) != 0) {
         collector_config_error(c, "bind_address",
                                "'bind_address' must be host:port with a numeric IPv4/IPv6 host, "
                                "got '%s'",
@@ -127,7 +95,7 @@ static int xray_udp_init(struct collector *c)
                                            "unknown key '%s' in 'tcp_proxy' (known: bind_address)",
                                            key);
                     ret = -EINVAL;
-                } else if (!json_is_string(v) || parse_address(json_string_value(v), &ss) != 0) {
+                } else if (!json_is_string(v) || netaddr_parse(json_string_value(v), &ss) != 0) {
                     collector_config_error(c, "tcp_proxy",
                                            "'tcp_proxy.bind_address' must be a host:port string");
                     ret = -EINVAL;
