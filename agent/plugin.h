@@ -7,7 +7,9 @@
  *   created and stays constant (read-only) while plugins run, on either loop.
  * - A delivery ack travels from an exporter (export loop) back to the source collector
  *   (collect loop) through the agent's ack ring; it names a run of records from one
- *   source by their cookies (ascending within the run). Acks of different batches arrive
+ *   source as a contiguous range of cookies: records == cookie_last - cookie_first + 1.
+ *   A source that numbers its records 1, 2, 3, ... can therefore tell exactly which
+ *   records an ack covers, even when they were spread over several batches or streams. Acks of different batches arrive
  *   in the order batches complete, not the order records were emitted: a source that
  *   checkpoints tracks which records are done and advances over the completed prefix.
  */

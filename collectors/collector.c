@@ -295,6 +295,20 @@ void collector_space_available(struct collector *c)
         c->type->on_space(c);
 }
 
+void collector_self_metrics(struct collector *c,
+                            void (*emit)(void *user, const char *name, const char *label,
+                                         const char *label_value, double value),
+                            void *user)
+{
+    if (c->type->self_metrics)
+        c->type->self_metrics(c, emit, user);
+}
+
+bool collector_quiescent(struct collector *c)
+{
+    return c->type->quiescent ? c->type->quiescent(c) : true;
+}
+
 void collector_handle_opened(struct collector *c)
 {
     c->open_handles++;

@@ -71,6 +71,19 @@ struct collector_type {
     void (*destroy)(struct collector *c);
     void (*on_ack)(struct collector *c, const struct delivery_ack *ack);
     void (*on_space)(struct collector *c);
+    /* Optional: extra self-metrics for the health endpoint (/metrics, /status), on the
+     * collect loop. `emit` takes a Prometheus-safe metric name without the "osprey_"
+     * prefix (e.g. "tail_lag_bytes"), at most one label (name and value, or NULLs) and
+     * the value. */
+    void (*self_metrics)(struct collector *c,
+                         void (*emit)(void *user, const char *name, const char *label,
+                                      const char *label_value, double value),
+                         void *user);
+    /* Optional: true when nothing this collector emitted still waits for a delivery
+     * ack (a stopped log tail whose last batches are in flight answers false). Reload
+     * keeps a stopped instance, delivering its acks, until it is quiescent or a deadline
+     * passes, before a replacement that shares its state files starts. NULL = always. */
+    bool (*quiescent)(struct collector *c);
 };
 
 /* Where emitted records go; owned by the agent. */
@@ -108,6 +121,11 @@ void collector_stop(struct collector *c, void (*on_stopped)(struct collector *, 
 void collector_destroy(struct collector *c);
 void collector_deliver_ack(struct collector *c, const struct delivery_ack *ack);
 void collector_space_available(struct collector *c);
+void collector_self_metrics(struct collector *c,
+                            void (*emit)(void *user, const char *name, const char *label,
+                                         const char *label_value, double value),
+                            void *user);
+bool collector_quiescent(struct collector *c);
 
 /* Plugin side. */
 void collector_config_error(struct collector *c, const char *key, const char *fmt, ...)

@@ -187,15 +187,19 @@ void delivery_runs_init(struct delivery_runs *runs)
 bool delivery_runs_has_room(const struct delivery_runs *runs, const struct record_hdr *hdr)
 {
     return hdr->cookie == 0 || runs->n < DELIVERY_RUNS_MAX ||
-           runs->runs[runs->n - 1].source == hdr->source;
+           (runs->runs[runs->n - 1].source == hdr->source &&
+            runs->runs[runs->n - 1].cookie_last + 1 == hdr->cookie);
 }
 
 int delivery_runs_add(struct delivery_runs *runs, const struct record_hdr *hdr)
 {
     if (hdr->cookie == 0)
         return 0;
-    /* Only the last run grows: a run always covers consecutive records of its source. */
-    if (runs->n && runs->runs[runs->n - 1].source == hdr->source) {
+    /* Only the last run grows, and only by the next cookie: a run is always a contiguous
+     * range of its source's cookies, so a source that numbers its records can tell
+     * exactly which ones an ack covers even when they are spread over several batches. */
+    if (runs->n && runs->runs[runs->n - 1].source == hdr->source &&
+        runs->runs[runs->n - 1].cookie_last + 1 == hdr->cookie) {
         struct delivery_ack *run = &runs->runs[runs->n - 1];
         run->cookie_last = hdr->cookie;
         run->records++;
@@ -240,7 +244,8 @@ void delivery_stretch_add(struct exporter *e, struct delivery_ack *cur, uint16_t
 {
     if (cookie == 0)
         return;
-    if (cur->records && (cur->source != source || cur->outcome != outcome))
+    if (cur->records &&
+        (cur->source != source || cur->outcome != outcome || cur->cookie_last + 1 != cookie))
         delivery_stretch_end(e, cur);
     if (!cur->records) {
         cur->source = source;

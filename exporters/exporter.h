@@ -54,7 +54,7 @@ struct exporter_type {
 };
 
 /* Runs of acknowledged-to-be records, grouped by source, in arrival order. */
-#define DELIVERY_RUNS_MAX 64
+#define DELIVERY_RUNS_MAX 256
 
 struct delivery_runs {
     struct delivery_ack runs[DELIVERY_RUNS_MAX];
