@@ -309,6 +309,12 @@ bool collector_quiescent(struct collector *c)
     return c->type->quiescent ? c->type->quiescent(c) : true;
 }
 
+void collector_describe(struct collector *c, FILE *out)
+{
+    if (c->type->describe)
+        c->type->describe(c, out);
+}
+
 void collector_handle_opened(struct collector *c)
 {
     c->open_handles++;

@@ -26,6 +26,7 @@
 #ifndef OSPREY_COLLECTOR_H
 #define OSPREY_COLLECTOR_H
 
+#include <stdio.h>
 #include <uv.h>
 
 #include "agent/plugin.h"
@@ -84,6 +85,10 @@ struct collector_type {
      * keeps a stopped instance, delivering its acks, until it is quiescent or a deadline
      * passes, before a replacement that shares its state files starts. NULL = always. */
     bool (*quiescent)(struct collector *c);
+    /* Optional: for `osprey --dry-run`, after init and without starting: print what this
+     * instance would do, one fact per line ("listen udp 127.0.0.1:8125", "file
+     * /var/log/syslog -> group/stream"), to out. No I/O beyond reading the file system. */
+    void (*describe)(struct collector *c, FILE *out);
 };
 
 /* Where emitted records go; owned by the agent. */
@@ -126,6 +131,7 @@ void collector_self_metrics(struct collector *c,
                                          const char *label_value, double value),
                             void *user);
 bool collector_quiescent(struct collector *c);
+void collector_describe(struct collector *c, FILE *out);
 
 /* Plugin side. */
 void collector_config_error(struct collector *c, const char *key, const char *fmt, ...)
