@@ -21,8 +21,8 @@ int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile
 #define ALLOC_COUNTING 0
 #endif
 
-static bool counting;
-static size_t allocations;
+static __attribute__((unused)) bool counting;
+static __attribute__((unused)) size_t allocations;
 
 #if ALLOC_COUNTING
 static void on_malloc(const volatile void *ptr, size_t size)
