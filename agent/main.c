@@ -5,6 +5,8 @@
  */
 #include "agent/agent.h"
 #include "agent/alarm_cli.h"
+#include "agent/config_doc.h"
+#include "agent/dry_run.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +23,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: osprey --config FILE          run the agent in the foreground\n"
             "       osprey --check-config FILE    validate FILE and exit (0 valid, 1 invalid)\n"
+            "       osprey --dry-run --config FILE\n"
+            "                                     print sinks, endpoints, credential source,\n"
+            "                                     listeners and metric series; send nothing\n"
+            "       osprey config-reference       print the configuration reference (Markdown)\n"
             "       osprey xray-daemon [FLAGS]     run as a drop-in AWS X-Ray daemon (-h: flags)\n"
             "       osprey --version\n"
             "       osprey --help\n"
@@ -195,6 +201,8 @@ static int xray_daemon_main(int argc, char **argv)
         goto cleanup;
     int r = set_str(agent, "region", region) | set_str(xray, "bind_address", bind) |
             set_str(tcp, "bind_address", bind_tcp) | set_str(osprey, "log_level", level);
+    /* The X-Ray daemon has no health endpoint: a drop-in opens no port it would not. */
+    r |= json_object_set_new(osprey, "health", json_pack("{sb}", "enabled", 0));
     if (log_file)
         r |= set_str(agent, "logfile", log_file);
     if (endpoint && endpoint[0])
@@ -261,16 +269,17 @@ int main(int argc, char **argv)
         return xray_daemon_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "alarms") == 0)
         return alarm_cli_main(argc - 1, argv + 1);
+    if (argc == 2 && strcmp(argv[1], "config-reference") == 0)
+        return config_doc_write(stdout) == 0 ? 0 : 1;
 
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", required_argument, NULL, 'C'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check-config", required_argument, NULL, 'C'},
+        {"dry-run", no_argument, NULL, 'D'},      {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
     const char *check = NULL;
+    bool dry_run = false;
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
@@ -280,6 +289,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check = optarg;
+            break;
+        case 'D':
+            dry_run = true;
             break;
         case 'V':
             printf("osprey %s\n", OSPREY_VERSION);
@@ -306,8 +318,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (dry_run && !config) {
+        fprintf(stderr, "osprey: --dry-run needs --config FILE\n");
+        usage(stderr);
+        return 2;
+    }
     if (check)
         return agent_check_config(check, stdout, stderr);
+    if (dry_run)
+        return dry_run_main(config, stdout, stderr);
     if (config)
         return agent_run(config);
     usage(stderr);

@@ -56,6 +56,10 @@ struct plugin_env {
     const struct metric_dim_set *aggregation; /* metrics.aggregation_dimensions */
     size_t n_aggregation;
     const struct instance_meta *instance; /* set by the agent before start; NULL = unknown */
+    /* logs.log_stream_name as written (placeholders not expanded, see
+     * collectors/log_names.h): the stream of collect_list entries that name none. NULL =
+     * not configured (the CloudWatch agent's default, "{instance_id}"). */
+    const char *default_log_stream_name;
 };
 
 enum delivery_outcome {

@@ -17,6 +17,7 @@ extern const struct collector_type collector_emf;
 extern const struct collector_type collector_container;
 extern const struct collector_type collector_statsd;
 extern const struct collector_type collector_otlp;
+extern const struct collector_type collector_tail;
 extern const struct exporter_type exporter_file;
 extern const struct exporter_type exporter_stdout;
 extern const struct exporter_type exporter_cloudwatch_logs;
@@ -24,19 +25,20 @@ extern const struct exporter_type exporter_cloudwatch;
 extern const struct exporter_type exporter_xray;
 extern const struct exporter_type exporter_alarms;
 extern const struct exporter_type exporter_otlp;
+extern const struct exporter_type exporter_null;
 
 const struct collector_type *const registry_collectors[] = {
     &collector_cpu,       &collector_mem,      &collector_net,    &collector_netstat,
     &collector_processes, &collector_generate, &collector_xray,   &collector_procstat,
     &collector_swap,      &collector_disk,     &collector_diskio, &collector_emf,
-    &collector_container, &collector_statsd,   &collector_otlp,
+    &collector_container, &collector_statsd,   &collector_otlp,   &collector_tail,
 };
 const size_t registry_n_collectors = sizeof(registry_collectors) / sizeof(registry_collectors[0]);
 
 const struct exporter_type *const registry_exporters[] = {
     &exporter_file,       &exporter_stdout, &exporter_cloudwatch_logs,
     &exporter_cloudwatch, &exporter_xray,   &exporter_alarms,
-    &exporter_otlp,
+    &exporter_otlp,       &exporter_null,
 };
 const size_t registry_n_exporters = sizeof(registry_exporters) / sizeof(registry_exporters[0]);
 

@@ -3,11 +3,13 @@
 #include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/registry.h"
+#include "collectors/log_names.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Top level: the CloudWatch agent's sections plus Osprey's own. */
@@ -114,6 +116,8 @@ static const struct cfg_field osprey_fields[] = {
      "\"region\", \"endpoint\"}: how alarms run their actions"},
     {"credentials", CFG_JSON, offsetof(struct osprey_section, credentials), NULL, 0, 0, NULL, 0,
      "where the AWS credentials chain looks: profile, files, IMDS/ECS/STS endpoints"},
+    {"health", CFG_JSON, offsetof(struct osprey_section, health), NULL, 0, 0, NULL, 0,
+     "the local health and self-metrics endpoint: {\"enabled\", \"address\", \"stuck_after\"}"},
     CFG_END,
 };
 
@@ -164,14 +168,29 @@ static int bind_credentials(struct settings *s, struct cfg_errors *errs)
     return r1 != 0 ? r1 : r2;
 }
 
-static int add_collector(struct settings *s, struct collector *c)
+static int add_collector(struct settings *s, struct collector *c, const json_t *config)
 {
-    struct collector **grown = realloc(s->collectors, (s->n_collectors + 1) * sizeof(*grown));
-    if (!grown)
+    char **configs = realloc(s->collector_configs, (s->n_collectors + 1) * sizeof(*configs));
+    if (!configs)
         return -ENOMEM;
+    s->collector_configs = configs;
+    configs[s->n_collectors] =
+        config ? json_dumps(config, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (config && !configs[s->n_collectors])
+        return -ENOMEM;
+    struct collector **grown = realloc(s->collectors, (s->n_collectors + 1) * sizeof(*grown));
+    if (!grown) {
+        free(configs[s->n_collectors]);
+        return -ENOMEM;
+    }
     s->collectors = grown;
     s->collectors[s->n_collectors++] = c;
     return 0;
+}
+
+const char *settings_collector_config(const struct settings *s, size_t i)
+{
+    return i < s->n_collectors && s->collector_configs ? s->collector_configs[i] : NULL;
 }
 
 static int add_exporter(struct settings *s, struct exporter *e)
@@ -225,7 +244,7 @@ static int create_one_collector(struct settings *s, const struct collector_type 
     struct collector *c = NULL;
     int r = collector_create(type, name, (uint16_t)s->n_collectors, &s->env, &pc, value, &c);
     if (r == 0) {
-        r = add_collector(s, c);
+        r = add_collector(s, c, value);
         if (r != 0)
             collector_destroy(c);
     }
@@ -375,6 +394,7 @@ struct logs_section {
     json_t *metrics_collected;
     json_t *logs_collected;
     size_t n_collectors; /* collectors the section created */
+    json_t *log_groups;  /* for the sink: group -> {retention_in_days, log_group_class}; owned */
 };
 
 static const struct cfg_field logs_fields[] = {
@@ -388,13 +408,178 @@ static const struct cfg_field logs_fields[] = {
      NULL, 0, "CloudWatch Logs endpoint (a compatible endpoint, a VPC endpoint)"},
     {"force_flush_interval", CFG_SECONDS, offsetof(struct logs_section, force_flush_interval_ns),
      "5", 0.05, 3600, NULL, 0, "seconds between log batch sends"},
-    {"logs_collected", CFG_JSON, offsetof(struct logs_section, logs_collected), NULL, 0, 0, NULL,
-     CFG_UNSUPPORTED, "file tailing is not implemented yet"},
+    {"logs_collected", CFG_JSON, offsetof(struct logs_section, logs_collected), NULL, 0, 0, NULL, 0,
+     "{\"files\": {\"collect_list\": [...]}}: the log files to tail"},
     {"credentials", CFG_JSON, 0, NULL, 0, 0, NULL, CFG_UNSUPPORTED,
      "per-section credentials are not supported: Osprey has one credentials chain "
      "(agent.credentials, osprey.credentials)"},
     CFG_END,
 };
+
+/* What one collect_list entry asks of its log group, for the cloudwatch_logs sink. */
+struct entry_group {
+    char name[LOG_NAMES_MAX + 1]; /* expanded with what is known now, to compare entries */
+    const char *tmpl;             /* log_group_name as written, else the derived group */
+    json_int_t retention;         /* < 1: not set (the CloudWatch agent's default is -1) */
+    const char *group_class;      /* NULL: not set */
+};
+
+/* The collector's own key table reports mistyped values and a missing file_path; here
+ * such an entry just has no group settings (-EINVAL). */
+static int read_entry_group(struct settings *s, const json_t *entry, struct entry_group *g)
+{
+    const json_t *name = json_object_get(entry, "log_group_name");
+    const json_t *file = json_object_get(entry, "file_path");
+    const json_t *retention = json_object_get(entry, "retention_in_days");
+    const json_t *group_class = json_object_get(entry, "log_group_class");
+    g->retention = json_is_integer(retention) ? json_integer_value(retention) : -1;
+    g->group_class = json_is_string(group_class) && json_string_length(group_class)
+                         ? json_string_value(group_class)
+                         : NULL;
+    int r = -EINVAL;
+    if (json_is_string(name) && json_string_length(name)) {
+        g->tmpl = json_string_value(name);
+        r = log_names_expand(g->tmpl, &s->env, clock_realtime_ns(), g->name, sizeof(g->name));
+    } else if ((!name || json_is_string(name)) && json_is_string(file)) {
+        /* The group the collector derives from a literal path; a glob's files each get
+         * their own, which no entry here can name. */
+        r = log_names_default_group(json_string_value(file), g->name, sizeof(g->name));
+        g->tmpl = g->name;
+    }
+    return r < 0 ? -EINVAL : 0;
+}
+
+/* Per-entry retention_in_days / log_group_class become the sink's "log_groups". As the
+ * CloudWatch agent does, entries naming the same group (case-insensitively) must agree. */
+static int gather_log_groups(struct settings *s, struct logs_section *logs, const json_t *list,
+                             struct cfg_errors *errs)
+{
+    const char *base = "logs/logs_collected/files/collect_list";
+    size_t n = json_array_size(list);
+    struct entry_group *groups = n ? calloc(n, sizeof(*groups)) : NULL;
+    bool *usable = n ? calloc(n, sizeof(*usable)) : NULL;
+    if (n && (!groups || !usable)) {
+        free(groups);
+        free(usable);
+        return -ENOMEM;
+    }
+    int ret = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[1024];
+        cfg_path_index(path, sizeof(path), base, i);
+        struct entry_group *g = &groups[i];
+        usable[i] = read_entry_group(s, json_array_get(list, i), g) == 0;
+        for (size_t j = 0; j < i && usable[i]; j++) {
+            const struct entry_group *h = &groups[j];
+            if (!usable[j] || strcasecmp(g->name, h->name) != 0)
+                continue;
+            if (g->retention >= 1 && h->retention >= 1 && g->retention != h->retention) {
+                cfg_error_at(errs, &s->doc, path, true,
+                             "collect_list[%zu] and collect_list[%zu] set different "
+                             "retention_in_days (%" JSON_INTEGER_FORMAT " and %" JSON_INTEGER_FORMAT
+                             ") for log group '%s'",
+                             j, i, h->retention, g->retention, g->name);
+                ret = -EINVAL;
+            }
+            if (g->group_class && h->group_class && strcmp(g->group_class, h->group_class) != 0) {
+                cfg_error_at(errs, &s->doc, path, true,
+                             "collect_list[%zu] and collect_list[%zu] set different "
+                             "log_group_class (%s and %s) for log group '%s'",
+                             j, i, h->group_class, g->group_class, g->name);
+                ret = -EINVAL;
+            }
+        }
+    }
+    json_t *out = ret == 0 ? json_object() : NULL;
+    if (ret == 0 && !out)
+        ret = -ENOMEM;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        const struct entry_group *g = &groups[i];
+        if (!usable[i] || (g->retention < 1 && !g->group_class))
+            continue;
+        json_t *o = json_object_get(out, g->tmpl);
+        if (!o && json_object_set_new(out, g->tmpl, o = json_object()) != 0)
+            ret = -ENOMEM;
+        if (ret == 0 && g->retention >= 1)
+            ret = json_object_set_new(o, "retention_in_days", json_integer(g->retention)) ? -ENOMEM
+                                                                                          : 0;
+        if (ret == 0 && g->group_class)
+            ret = json_object_set_new(o, "log_group_class", json_string(g->group_class)) ? -ENOMEM
+                                                                                         : 0;
+    }
+    if (ret == 0)
+        logs->log_groups = out;
+    else
+        json_decref(out);
+    free(groups);
+    free(usable);
+    return ret;
+}
+
+/* logs.logs_collected: only "files", whose collect_list entries are collectors created by
+ * create_other_collectors() (registry config_path); they count for the automatic
+ * cloudwatch_logs sink like the section's own. */
+static int check_logs_collected(struct settings *s, struct logs_section *logs,
+                                struct cfg_errors *errs)
+{
+    const char *list_path = "logs/logs_collected/files/collect_list";
+    for (size_t i = 0; i < s->n_collectors; i++)
+        if (strncmp(s->collectors[i]->type->config_path, "logs/logs_collected/", 20) == 0)
+            logs->n_collectors++;
+    json_t *lc = logs->logs_collected;
+    if (!lc)
+        return 0;
+    if (!json_is_object(lc)) {
+        cfg_error_at(errs, &s->doc, "logs/logs_collected", false,
+                     "'logs_collected' must be an object, got %s", cfg_json_type_name(lc));
+        return -EINVAL;
+    }
+    int ret = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(lc, key, value)
+    {
+        char path[1024];
+        cfg_path_join(path, sizeof(path), "logs/logs_collected", key);
+        if (strcmp(key, "windows_events") == 0) {
+            cfg_error_at(errs, &s->doc, path, true, "windows_events is not supported on Linux");
+            ret = -EINVAL;
+        } else if (strcmp(key, "files") != 0) {
+            cfg_error_at(errs, &s->doc, path, true,
+                         "unknown key '%s' in logs_collected (supported: files)", key);
+            ret = -EINVAL;
+        } else if (!json_is_object(value)) {
+            cfg_error_at(errs, &s->doc, path, false, "'files' must be an object, got %s",
+                         cfg_json_type_name(value));
+            ret = -EINVAL;
+        } else {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(value, k2, v2)
+            {
+                if (strcmp(k2, "collect_list") == 0)
+                    continue;
+                char p2[1100];
+                cfg_path_join(p2, sizeof(p2), path, k2);
+                cfg_error_at(errs, &s->doc, p2, true,
+                             "unknown key '%s' in files (supported: collect_list)", k2);
+                ret = -EINVAL;
+            }
+        }
+    }
+    json_t *list = doc_lookup(s->doc.root, list_path);
+    bool tail_known = false;
+    for (size_t i = 0; i < registry_n_collectors && !tail_known; i++)
+        tail_known = strcmp(registry_collectors[i]->config_path, list_path) == 0;
+    if (list && !tail_known) {
+        cfg_error_at(errs, &s->doc, list_path, true,
+                     "tailing log files is not available in this build");
+        return -EINVAL;
+    }
+    if (ret == 0 && json_is_array(list))
+        ret = gather_log_groups(s, logs, list, errs);
+    return ret;
+}
 
 /* logs.metrics_collected: "emf", or its older name "structuredlog" (not both). */
 static int create_logs_collectors(struct settings *s, struct logs_section *logs,
@@ -404,6 +589,8 @@ static int create_logs_collectors(struct settings *s, struct logs_section *logs,
     if (!root)
         return 0;
     int ret = cfg_bind(&s->doc, root, "logs", (struct cfg_binding[]){{logs_fields, logs}}, 1, errs);
+    if (ret == 0)
+        ret = check_logs_collected(s, logs, errs);
     json_t *mc = logs->metrics_collected;
     if (ret != 0 || !mc)
         return ret;
@@ -455,6 +642,9 @@ static json_t *cloudwatch_logs_sink_config(const struct logs_section *logs, cons
     if (logs->force_flush_interval_ns && !json_object_get(merged, "force_flush_interval"))
         json_object_set_new(merged, "force_flush_interval",
                             json_real((double)logs->force_flush_interval_ns / 1e9));
+    if (logs->log_groups && json_object_size(logs->log_groups) &&
+        !json_object_get(merged, "log_groups"))
+        json_object_set(merged, "log_groups", logs->log_groups);
     return merged;
 }
 
@@ -849,9 +1039,33 @@ static int bind_metric_dimensions(struct settings *s, struct cfg_errors *errs)
     return ret;
 }
 
-/* Whether any metric dimension value needs EC2 instance metadata. */
+/* Log group and stream names resolve {instance_id} (the default stream is the instance
+ * id) and {aws_region} (without agent.region) from the metadata. */
+static bool logs_need_instance_meta(const struct settings *s)
+{
+    json_t *list = doc_lookup(s->doc.root, "logs/logs_collected/files/collect_list");
+    const char *stream_default = s->env.default_log_stream_name;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *e = json_array_get(list, i);
+        const char *names[2] = {json_string_value(json_object_get(e, "log_group_name")),
+                                json_string_value(json_object_get(e, "log_stream_name"))};
+        if (!names[1])
+            names[1] = stream_default;
+        if (!names[1] || !names[1][0])
+            return true;
+        for (size_t k = 0; k < 2; k++)
+            if (names[k] && (strstr(names[k], "{instance_id}") ||
+                             (strstr(names[k], "{aws_region}") && !s->env.region)))
+                return true;
+    }
+    return false;
+}
+
+/* Whether any metric dimension value (or log name) needs EC2 instance metadata. */
 bool settings_need_instance_meta(const struct settings *s)
 {
+    if (logs_need_instance_meta(s))
+        return true;
     if (s->n_append_dims)
         return true;
     for (size_t i = 0; i < s->n_collectors; i++) {
@@ -880,6 +1094,18 @@ static int check_osprey(struct settings *s, struct cfg_errors *errs)
     return 0;
 }
 
+/* agent.region, else the AWS SDKs' variables (as the credentials chain and `osprey
+ * xray-daemon` read them), so a packaged configuration without a region works where
+ * systemd's EnvironmentFile= or the container sets AWS_REGION. NULL when none is set. */
+static const char *settings_region(const struct settings *s)
+{
+    const char *names[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
+    const char *region = s->agent.region;
+    for (size_t i = 0; i < 2 && (!region || !region[0]); i++)
+        region = getenv(names[i]);
+    return region && region[0] ? region : NULL;
+}
+
 static int settings_build(struct settings *s, struct cfg_errors *errs)
 {
     struct top_level top = {0};
@@ -898,6 +1124,10 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     if (r != 0)
         ret = r;
     r = check_osprey(s, errs);
+    if (r != 0)
+        ret = r;
+    r = cfg_bind(&s->doc, s->osprey.health, "osprey/health",
+                 (struct cfg_binding[]){{health_fields, &s->health}}, 1, errs);
     if (r != 0)
         ret = r;
     r = bind_traces(s, top.traces, errs);
@@ -919,8 +1149,10 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
         .state_dir = s->osprey.state_dir,
         .metrics_namespace = s->metrics.namespace_,
         .metrics_interval_ns = s->agent.metrics_collection_interval_ns,
-        .region = s->agent.region,
+        .region = settings_region(s),
         .append_dims = s->append_dims,
+        .default_log_stream_name =
+            json_string_value(doc_lookup(s->doc.root, "logs/log_stream_name")),
     };
     if (ret != 0)
         return ret; /* plugin keys depend on sections that failed to bind */
@@ -948,6 +1180,7 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     struct logs_section logs = {0};
     r = create_logs_collectors(s, &logs, errs);
     if (r == -ENOMEM) {
+        json_decref(logs.log_groups);
         cfg_unbind(logs_fields, &logs);
         return r;
     }
@@ -959,6 +1192,7 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
     if (r != 0)
         ret = r;
     narrow_logs_collectors(s);
+    json_decref(logs.log_groups);
     cfg_unbind(logs_fields, &logs);
     if (ret == 0)
         ret = check_routes(s, errs);
@@ -994,9 +1228,14 @@ void settings_release(struct settings *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_collectors; i++)
+    for (size_t i = 0; i < s->n_collectors; i++) {
         collector_destroy(s->collectors[i]);
+        if (s->collector_configs)
+            free(s->collector_configs[i]);
+    }
     free(s->collectors);
+    free(s->collector_configs);
+    cfg_unbind(health_fields, &s->health);
     for (size_t i = 0; i < s->n_exporters; i++)
         exporter_destroy(s->exporters[i]);
     free(s->exporters);
@@ -1011,4 +1250,27 @@ void settings_release(struct settings *s)
     cfg_unbind(osprey_credentials_fields, &s->creds);
     cfg_doc_release(&s->doc);
     memset(s, 0, sizeof(*s));
+}
+
+/* A new section table belongs here too, or the reference (docs/config-reference.md) misses
+ * it. */
+static const struct settings_section_doc section_docs[] = {
+    {"", "The top level: the CloudWatch agent's sections plus Osprey's own.", top_fields},
+    {"agent", "Global settings (CloudWatch agent).", agent_fields},
+    {"agent/credentials", "The role assumed on top of the credentials chain.",
+     agent_credentials_fields},
+    {"metrics", "Metric collection (CloudWatch agent).", metrics_fields},
+    {"logs", "Log collection (CloudWatch agent).", logs_fields},
+    {"traces", "Trace collection (CloudWatch agent), sent to X-Ray.", traces_fields},
+    {"traces/credentials", "The role for X-Ray.", traces_credentials_fields},
+    {"osprey", "Osprey's own settings.", osprey_fields},
+    {"osprey/credentials", "Where the AWS credentials chain looks.", osprey_credentials_fields},
+    {"osprey/health", "The local health and self-metrics endpoint (docs/operations.md).",
+     health_fields},
+};
+
+const struct settings_section_doc *settings_sections(size_t *ret_n)
+{
+    *ret_n = sizeof(section_docs) / sizeof(section_docs[0]);
+    return section_docs;
 }

@@ -17,6 +17,7 @@
 #define OSPREY_SETTINGS_H
 
 #include "agent/config.h"
+#include "agent/health.h"
 #include "agent/plugin.h"
 #include "collectors/collector.h"
 #include "exporters/creds.h"
@@ -70,6 +71,7 @@ struct osprey_section {
     json_t *alarms;
     json_t *alarm_settings;
     json_t *credentials;
+    json_t *health; /* bound into settings.health */
 };
 
 /* The CloudWatch agent's `traces` section (PROTOCOLS.md 4.7). */
@@ -95,12 +97,14 @@ struct settings {
     char hostname[256];
     struct credentials_section creds;
     struct creds_options creds_opts;
+    struct health_config health; /* osprey.health */
     struct metric_dim append_dims[METRIC_MAX_DIMS]; /* metrics.append_dimensions */
     size_t n_append_dims;
     struct metric_dim_set *aggregation; /* metrics.aggregation_dimensions */
     size_t n_aggregation;
     struct plugin_env env;
     struct collector **collectors;
+    char **collector_configs; /* parallel to collectors: settings_collector_config() */
     size_t n_collectors;
     struct exporter **exporters;
     size_t n_exporters;
@@ -110,7 +114,22 @@ int settings_load(struct settings *s, const char *path, struct cfg_errors *errs)
 int settings_load_buffer(struct settings *s, const char *name, const char *text, size_t len,
                          struct cfg_errors *errs);
 void settings_release(struct settings *s);
+/* Canonical text of collector i's configuration subtree (JSON, keys sorted), recorded when
+ * it was created, or NULL; reload compares it to tell unchanged collectors. */
+const char *settings_collector_config(const struct settings *s, size_t i);
 /* Whether a dimension value ("${aws:InstanceId}") needs EC2 instance metadata. */
 bool settings_need_instance_meta(const struct settings *s);
+
+/* One section of the file and its key table (read-only), for the generated configuration
+ * reference (agent/config_doc.h). `path` is the section's place in the file ("" for the
+ * top level, "agent/credentials"). */
+struct settings_section_doc {
+    const char *path;
+    const char *help;
+    const struct cfg_field *fields;
+};
+
+/* Every section table, in the order the reference lists them; *ret_n gets their count. */
+const struct settings_section_doc *settings_sections(size_t *ret_n);
 
 #endif

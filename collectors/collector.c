@@ -21,6 +21,11 @@ static const struct cfg_field metric_common_fields[] = {
     CFG_END,
 };
 
+const struct cfg_field *collector_metric_common_fields(void)
+{
+    return metric_common_fields;
+}
+
 void collector_config_error(struct collector *c, const char *key, const char *fmt, ...)
 {
     va_list ap;

@@ -132,6 +132,8 @@ void collector_self_metrics(struct collector *c,
                             void *user);
 bool collector_quiescent(struct collector *c);
 void collector_describe(struct collector *c, FILE *out);
+/* The keys every metric plugin (metric_common) accepts, for the configuration reference. */
+const struct cfg_field *collector_metric_common_fields(void);
 
 /* Plugin side. */
 void collector_config_error(struct collector *c, const char *key, const char *fmt, ...)

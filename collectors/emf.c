@@ -615,6 +615,17 @@ static void emf_destroy(struct collector *c)
     x->stream_template = NULL;
 }
 
+static void emf_describe(struct collector *c, FILE *out)
+{
+    const struct emf_ctx *x = c->ctx;
+    char text[96];
+    if (x->tcp_on)
+        fprintf(out, "listen tcp %s\n", addr_text(&x->tcp_addr, text, sizeof(text)));
+    if (x->udp_on)
+        fprintf(out, "listen udp %s\n", addr_text(&x->udp_addr, text, sizeof(text)));
+    fprintf(out, "log groups and metric series depend on what clients send\n");
+}
+
 const struct collector_type collector_emf = {
     .name = "emf",
     .help = "Embedded Metric Format listener (CloudWatch agent logs.metrics_collected.emf / "
@@ -628,4 +639,5 @@ const struct collector_type collector_emf = {
     .start = emf_start,
     .stop = emf_stop,
     .destroy = emf_destroy,
+    .describe = emf_describe,
 };

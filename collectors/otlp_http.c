@@ -696,6 +696,15 @@ static void otlp_destroy(struct collector *c)
     buf_release(&o->answer);
 }
 
+static void otlp_describe(struct collector *c, FILE *out)
+{
+    const struct otlp_http *o = c->ctx;
+    fprintf(out, "listen tcp %s (OTLP/HTTP: POST /v1/traces, /v1/metrics, /v1/logs)\n",
+            o->http_endpoint);
+    fprintf(out, "log group %s; metric series depend on what clients send\n",
+            o->log_group_name ? o->log_group_name : "-");
+}
+
 const struct collector_type collector_otlp = {
     .name = "otlp",
     .help = "OTLP/HTTP receiver: spans -> X-Ray segments, metrics -> CloudWatch metrics, logs -> "
@@ -708,4 +717,5 @@ const struct collector_type collector_otlp = {
     .start = otlp_start,
     .stop = otlp_stop,
     .destroy = otlp_destroy,
+    .describe = otlp_describe,
 };

@@ -510,6 +510,18 @@ static void statsd_destroy(struct collector *c)
     x->recv_buf = NULL;
 }
 
+static void statsd_describe(struct collector *c, FILE *out)
+{
+    const struct statsd_ctx *x = c->ctx;
+    if (x->host[0])
+        fprintf(out, "listen udp %s%s%s:%d\n", strchr(x->host, ':') ? "[" : "", x->host,
+                strchr(x->host, ':') ? "]" : "", x->port);
+    else
+        fprintf(out, "listen udp *:%d (every interface)\n", x->port);
+    fprintf(out, "series depend on what clients send (at most %lld per interval)\n",
+            (long long)x->max_series);
+}
+
 const struct collector_type collector_statsd = {
     .name = "statsd",
     .help = "StatsD/DogStatsD UDP listener, aggregated per interval (CloudWatch agent statsd)",
@@ -523,4 +535,5 @@ const struct collector_type collector_statsd = {
     .flush = statsd_flush,
     .stop = statsd_stop,
     .destroy = statsd_destroy,
+    .describe = statsd_describe,
 };

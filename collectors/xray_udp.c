@@ -229,6 +229,16 @@ static void xray_udp_destroy(struct collector *c)
     x->slab = NULL;
 }
 
+static void xray_udp_describe(struct collector *c, FILE *out)
+{
+    const struct xray_udp_ctx *x = c->ctx;
+    fprintf(out, "listen udp %s (segments)\n", x->bind_address);
+    /* The sampling proxy itself runs in the xray sink; the address is configured here. */
+    json_t *tcp = json_object_get(x->tcp_proxy, "bind_address");
+    fprintf(out, "listen tcp %s (sampling proxy, served by the xray sink)\n",
+            json_is_string(tcp) ? json_string_value(tcp) : "127.0.0.1:2000");
+}
+
 const struct collector_type collector_xray = {
     .name = "xray",
     .help = "X-Ray daemon UDP listener: segment documents from the X-Ray SDKs",
@@ -240,4 +250,5 @@ const struct collector_type collector_xray = {
     .start = xray_udp_start,
     .stop = xray_udp_stop,
     .destroy = xray_udp_destroy,
+    .describe = xray_udp_describe,
 };

@@ -22,6 +22,9 @@
  * A missing stream or group (ResourceNotFoundException) is created — CreateLogStream,
  * and when the group is missing too CreateLogGroup (+ PutRetentionPolicy when
  * configured) — tolerating ResourceAlreadyExistsException, then the batch is resent.
+ * The group's class and retention come from the first "log_groups" entry whose name
+ * (placeholders expanded as the tailer expands them, collectors/log_names.h, at creation
+ * time) is the group, else from the global retention_in_days / log_group_class.
  *
  * Embedded Metric Format events (RECORD_FLAG_EMF) never share a batch with other events:
  * their batches go through a second sender whose requests carry
@@ -35,6 +38,7 @@
 #include "agent/jsonw.h"
 #include "agent/log.h"
 #include "agent/pipeline.h"
+#include "collectors/log_names.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -65,6 +69,14 @@ struct cwl_config {
     bool gzip;
     int64_t gzip_min_bytes;
     uint64_t request_timeout_ns;
+    json_t *log_groups;
+};
+
+/* One "log_groups" entry: settings for the groups this name template expands to. */
+struct cwl_group_setting {
+    const char *name;          /* a key of cfg.log_groups (borrowed) */
+    int64_t retention_in_days; /* 0 = the global one */
+    int log_group_class;       /* 0 = the global one */
 };
 
 struct cwl_event_ref {
@@ -125,6 +137,8 @@ struct cwl_exporter {
     bool blocked;
     struct log_complain reject_complain;
     struct buf scratch;
+    struct cwl_group_setting *groups;
+    size_t n_groups;
 };
 
 static const struct cfg_field cwl_fields[] = {
@@ -144,6 +158,9 @@ static const struct cfg_field cwl_fields[] = {
      NULL, 0, "compress bodies at least this large"},
     {"request_timeout", CFG_SECONDS, offsetof(struct cwl_config, request_timeout_ns), "30", 1, 600,
      NULL, 0, "seconds per HTTP request"},
+    {"log_groups", CFG_JSON, offsetof(struct cwl_config, log_groups), NULL, 0, 0, NULL, 0,
+     "per group: {\"<name>\": {\"retention_in_days\": N, \"log_group_class\": \"...\"}} "
+     "(names may use the collect_list placeholders; filled from collect_list entries)"},
     CFG_END,
 };
 
@@ -160,6 +177,109 @@ static bool valid_group_name(const char *s)
               strchr("._-/#", *s)))
             return false;
     return true;
+}
+
+static bool valid_retention(int64_t days)
+{
+    for (size_t i = 0; i < sizeof(retention_days) / sizeof(retention_days[0]); i++)
+        if (retention_days[i] == days)
+            return true;
+    return false;
+}
+
+/* "log_groups": an object of objects with only retention_in_days and log_group_class. */
+static int parse_group_settings(struct exporter *e, struct cwl_exporter *x)
+{
+    json_t *all = x->cfg.log_groups;
+    if (!all)
+        return 0;
+    if (!json_is_object(all)) {
+        exporter_config_error(e, "log_groups", "must be an object of group name -> settings");
+        return -EINVAL;
+    }
+    x->groups = json_object_size(all) ? calloc(json_object_size(all), sizeof(*x->groups)) : NULL;
+    if (json_object_size(all) && !x->groups)
+        return -ENOMEM;
+    const char *name;
+    json_t *v;
+    json_object_foreach(all, name, v)
+    {
+        char err[256];
+        struct cwl_group_setting *g = &x->groups[x->n_groups];
+        g->name = name;
+        if (log_names_check(name, err, sizeof(err)) != 0) {
+            exporter_config_error(e, "log_groups", "'%s': %s", name, err);
+            return -EINVAL;
+        }
+        if (!json_is_object(v)) {
+            exporter_config_error(e, "log_groups", "'%s' must be an object", name);
+            return -EINVAL;
+        }
+        const char *key;
+        json_t *kv;
+        json_object_foreach(v, key, kv)
+        {
+            if (strcmp(key, "retention_in_days") == 0) {
+                if (!json_is_integer(kv) || !valid_retention(json_integer_value(kv))) {
+                    exporter_config_error(e, "log_groups",
+                                          "'%s': retention_in_days must be one of 1, 3, 5, 7, "
+                                          "14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, "
+                                          "1096, 1827, 2192, 2557, 2922, 3288, 3653",
+                                          name);
+                    return -EINVAL;
+                }
+                g->retention_in_days = json_integer_value(kv);
+                continue;
+            }
+            if (strcmp(key, "log_group_class") == 0) {
+                for (int c = 1; json_is_string(kv) && log_group_classes[c]; c++)
+                    if (strcmp(json_string_value(kv), log_group_classes[c]) == 0)
+                        g->log_group_class = c;
+                if (!g->log_group_class) {
+                    exporter_config_error(e, "log_groups",
+                                          "'%s': log_group_class must be STANDARD, "
+                                          "INFREQUENT_ACCESS or DELIVERY",
+                                          name);
+                    return -EINVAL;
+                }
+                continue;
+            }
+            exporter_config_error(e, "log_groups",
+                                  "'%s': unknown key '%s' (supported: retention_in_days, "
+                                  "log_group_class)",
+                                  name, key);
+            return -EINVAL;
+        }
+        x->n_groups++;
+    }
+    return 0;
+}
+
+/* The settings for creating `group`: the first log_groups entry naming it, else NULL.
+ * Expanded on each call ({date} moves on; instance metadata arrives after init); called
+ * only when a group has to be created. */
+static const struct cwl_group_setting *group_setting(const struct cwl_exporter *x,
+                                                     const char *group)
+{
+    char name[LOG_NAMES_MAX + 1];
+    uint64_t now = clock_realtime_ns();
+    for (size_t i = 0; i < x->n_groups; i++)
+        if (log_names_expand(x->groups[i].name, x->e->env, now, name, sizeof(name)) >= 0 &&
+            strcmp(name, group) == 0)
+            return &x->groups[i];
+    return NULL;
+}
+
+static int64_t group_retention(const struct cwl_exporter *x, const char *group)
+{
+    const struct cwl_group_setting *g = group_setting(x, group);
+    return g && g->retention_in_days ? g->retention_in_days : x->cfg.retention_in_days;
+}
+
+static int group_class(const struct cwl_exporter *x, const char *group)
+{
+    const struct cwl_group_setting *g = group_setting(x, group);
+    return g && g->log_group_class ? g->log_group_class : x->cfg.log_group_class;
 }
 
 static bool valid_stream_name(const char *s)
@@ -183,6 +303,9 @@ static int cwl_init(struct exporter *e)
                               (long long)x->cfg.retention_in_days);
         return -EINVAL;
     }
+    int pr = parse_group_settings(e, x);
+    if (pr != 0)
+        return pr;
     if (aws_connection_check(e, &x->conn, "logs") != 0)
         return -EINVAL;
     x->n_pool = 2 * (size_t)(x->cfg.max_in_flight + x->cfg.max_open_streams);
@@ -348,8 +471,8 @@ static void on_fix_answer(void *data, const struct http_response *r, const struc
         return;
     case CWL_FIX_GROUP:
         if (ok || exists) {
-            b->fix = ok && b->owner->cfg.retention_in_days ? CWL_FIX_RETENTION
-                                                           : CWL_FIX_STREAM_AFTER_GROUP;
+            b->fix = ok && group_retention(b->owner, b->group) ? CWL_FIX_RETENTION
+                                                               : CWL_FIX_STREAM_AFTER_GROUP;
             fix_step(b);
         } else {
             aws_batch_continue(&b->aws,
@@ -382,6 +505,7 @@ static void fix_step(struct cwl_batch *b)
     struct cwl_exporter *x = b->owner;
     struct buf *s = &x->scratch;
     const char *target = NULL;
+    int group_cls = 0;
     buf_reset(s);
     int r = buf_append_str(s, "{\"logGroupName\":");
     if (r == 0)
@@ -397,14 +521,13 @@ static void fix_step(struct cwl_batch *b)
         break;
     case CWL_FIX_GROUP:
         target = "Logs_20140328.CreateLogGroup";
-        if (r == 0 && x->cfg.log_group_class)
-            r = buf_printf(s, ",\"logGroupClass\":\"%s\"",
-                           log_group_classes[x->cfg.log_group_class]);
+        if (r == 0 && (group_cls = group_class(x, b->group)) != 0)
+            r = buf_printf(s, ",\"logGroupClass\":\"%s\"", log_group_classes[group_cls]);
         break;
     case CWL_FIX_RETENTION:
         target = "Logs_20140328.PutRetentionPolicy";
         if (r == 0)
-            r = buf_printf(s, ",\"retentionInDays\":%lld", (long long)x->cfg.retention_in_days);
+            r = buf_printf(s, ",\"retentionInDays\":%lld", (long long)group_retention(x, b->group));
         break;
     case CWL_FIX_NONE:
         return;
@@ -729,6 +852,7 @@ static void cwl_destroy(struct exporter *e)
     }
     free(x->pool);
     buf_release(&x->scratch);
+    free(x->groups);
 }
 
 const struct exporter_type exporter_cloudwatch_logs = {

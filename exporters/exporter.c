@@ -18,6 +18,11 @@ static const struct cfg_field exporter_common_fields[] = {
     CFG_END,
 };
 
+const struct cfg_field *exporter_common_key_fields(void)
+{
+    return exporter_common_fields;
+}
+
 void exporter_config_error(struct exporter *e, const char *key, const char *fmt, ...)
 {
     va_list ap;

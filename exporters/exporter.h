@@ -94,6 +94,8 @@ bool exporter_idle(struct exporter *e);
 void exporter_stop(struct exporter *e, void (*on_stopped)(struct exporter *, void *), void *data);
 void exporter_destroy(struct exporter *e);
 bool exporter_accepts(const struct exporter *e, enum record_kind kind);
+/* The keys every sink accepts (`kinds`), for the configuration reference. */
+const struct cfg_field *exporter_common_key_fields(void);
 
 /* Plugin side. */
 void exporter_config_error(struct exporter *e, const char *key, const char *fmt, ...)

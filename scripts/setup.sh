@@ -8,6 +8,8 @@ packages=(
   libuv1-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libpcre2-dev libcmocka-dev
   python3 python3-botocore logrotate time bc curl ca-certificates nodejs collectd-core
+  python3-yaml shellcheck
+  dpkg-dev
 )
 
 missing=()

@@ -13,6 +13,27 @@ OSPREY_BIN = os.environ.get("OSPREY_BIN", "build/osprey")
 SOURCE_DIR = os.environ.get("OSPREY_SOURCE_DIR", os.getcwd())
 
 
+def with_test_health(config):
+    """The health endpoint defaults to 127.0.0.1:2021; tests run in parallel, so each agent
+    listens on a free port instead (found in its log) unless the test chose one."""
+    if isinstance(config, dict) and isinstance(config.get("osprey", {}), dict):
+        config = dict(config)
+        osprey = dict(config.get("osprey", {}))
+        health = osprey.get("health", {})
+        if isinstance(health, dict) and "address" not in health:
+            osprey["health"] = dict(health, address="127.0.0.1:0")
+            config["osprey"] = osprey
+    return config
+
+
+def health_port(agent, timeout=30.0):
+    """The port an agent's health endpoint listens on, from its start-up log line."""
+    import re
+    if not agent.wait_for_log("health endpoint listening on", timeout=timeout):
+        raise AssertionError("no health endpoint line\n" + agent.log())
+    return int(re.findall(r"health endpoint listening on \S+ \(port (\d+)\)", agent.log())[-1])
+
+
 class Agent:
     """An osprey process running a config written to a scratch directory."""
 
@@ -21,7 +42,7 @@ class Agent:
         self.workdir = workdir or tempfile.mkdtemp(prefix="osprey-it-")
         self.config_path = os.path.join(self.workdir, "osprey.json")
         with open(self.config_path, "w") as f:
-            json.dump(config, f, indent=2)
+            json.dump(with_test_health(config), f, indent=2)
         self.log_path = os.path.join(self.workdir, "agent.log")
         self.proc = None
 

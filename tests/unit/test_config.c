@@ -103,10 +103,10 @@ static void test_unknown_measurement(void **state)
 static void test_unsupported_section(void **state)
 {
     (void)state;
-    /* The logs section binds now; file tailing inside it does not exist yet. */
+    /* A CloudWatch agent key Osprey knows but does not support is named with the reason. */
     expect_file_error("bad_unsupported.json", 3, 5,
-                      "'logs_collected' is not supported by Osprey: file tailing is not "
-                      "implemented yet");
+                      "'credentials' is not supported by Osprey: per-section credentials are "
+                      "not supported");
 }
 
 static void test_bad_kind(void **state)
