@@ -76,6 +76,7 @@ struct agent {
     struct collector **by_id;
     uint32_t next_id;
     uint64_t retire_deadline_ns;
+    uint64_t reload_started_ns;
 
     struct generation *restart_to; /* a full restart is under way */
     bool reloading;                /* a partial reload waits for retiring collectors */
@@ -784,6 +785,10 @@ static void agent_finish_reload(struct agent *a)
         collector_stop(s.c, on_collector_stopped, a);
         uv_timer_start(&a->retire_poll, on_retire_poll, AGENT_RETIRE_POLL_MS, AGENT_RETIRE_POLL_MS);
     }
+    if (a->pending.n)
+        log_info(NULL, "reload: %zu new or changed collectors started, %llu ms after SIGHUP",
+                 a->pending.n,
+                 (unsigned long long)((clock_monotonic_ns() - a->reload_started_ns) / NS_PER_MS));
     a->pending.n = 0;
     a->reloading = false;
     a->reloads_ok++;
@@ -922,6 +927,7 @@ static void agent_reload(struct agent *a)
         return;
     }
     agent_notify_reloading();
+    a->reload_started_ns = clock_monotonic_ns();
     log_info(NULL, "received SIGHUP, reloading %s", a->config_path);
     struct generation *g = generation_load(a->config_path);
     if (!g) {

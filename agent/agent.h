@@ -11,6 +11,14 @@
  * exporter and waits for them up to osprey.shutdown_deadline; the collect loop then
  * takes the last acks and closes. Both loops must close cleanly (uv_loop_close() == 0).
  *
+ * Reload (SIGHUP): the file is loaded and checked again; an invalid one is rejected (errors
+ * logged, nothing touched). Unchanged collectors keep running; changed or removed ones
+ * stop, keep receiving their acks until quiescent (or the shutdown deadline), then are
+ * replaced by instances with fresh ids. A change outside the collectors' own subtrees
+ * (sinks, endpoints, credentials, the agent/osprey/traces sections) restarts everything
+ * in-process after draining the ring, as at shutdown. docs/operations.md has the rules.
+ * The health endpoint (agent/health.h) runs on the collect loop.
+ *
  * Returns from agent_run: 0 after a clean shutdown, 1 when the configuration is invalid
  * or a plugin fails to start, 2 when a loop did not close cleanly.
  */

@@ -97,7 +97,7 @@ struct settings {
     char hostname[256];
     struct credentials_section creds;
     struct creds_options creds_opts;
-    struct health_config health; /* osprey.health */
+    struct health_config health;                    /* osprey.health */
     struct metric_dim append_dims[METRIC_MAX_DIMS]; /* metrics.append_dimensions */
     size_t n_append_dims;
     struct metric_dim_set *aggregation; /* metrics.aggregation_dimensions */

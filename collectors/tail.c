@@ -26,9 +26,9 @@
  *
  * Reading. Each file has a 64 KiB read buffer, a line framer (log_lines) and an event
  * builder (log_event: multi-line, timestamps, filters, encoding, splitting). Reads are
- * plain pread()s on the collect loop, at most TAIL_TICK_CHUNKS per file per loop turn; a
- * "kick" timer at 0 ms continues while data remains, so a busy file never starves the
- * loop (nor the delivery acks it drains) and an idle one costs nothing.
+ * plain pread()s on the collect loop, at most TAIL_TICK_CHUNKS per file per loop turn;
+ * an idle handle continues on the next turn while data remains, so a busy file never
+ * starves the loop (nor the delivery acks it drains), and an idle file costs nothing.
  *
  * Delivery. Events are emitted with cookies 1, 2, 3, ... and recorded in a pending table
  * of TAIL_PENDING_MAX entries (file, start offset, checkpoint offset). An event is
@@ -76,6 +76,8 @@
 #define TAIL_TICK_CHUNKS    4u                    /* 64 KiB reads per file per loop turn */
 #define TAIL_MAX_WATCHES    64u
 #define TAIL_ACK_LOST_NS    (60ull * NS_PER_SEC) /* unanswered while later ones were */
+#define TAIL_ORDER_WAIT_NS  (5ull * NS_PER_SEC)  /* a new file waits for its predecessor */
+#define TAIL_PRUNE_POLLS    60u /* drop records of deleted finished files every minute */
 #define TAIL_IDLE_CLOSE_NS  (60ull * NS_PER_SEC) /* close the descriptor of a quiet file */
 #define TAIL_NAME_MAX       512u                 /* CloudWatch's log group / stream name limit */
 #define TAIL_MAX_LINE       TAIL_READ_CHUNK      /* framer cut; the builder joins the parts */
@@ -163,7 +165,8 @@ struct tail_ctx {
     char group[TAIL_NAME_MAX + 1]; /* expanded log_group_name ("" = derive per file) */
     char stream[TAIL_NAME_MAX + 1];
     uv_timer_t poll_timer;
-    uv_timer_t kick_timer;
+    uv_timer_t kick_timer; /* work due later (multi-line deadlines, drain grace) */
+    uv_idle_t busy;        /* work to do on the next loop turn */
     bool timers_open;
     uint64_t kick_due_ms; /* 0 = not armed */
     struct tail_watch *watches[TAIL_MAX_WATCHES];
@@ -180,6 +183,7 @@ struct tail_ctx {
     uint64_t max_answered_seq; /* newest cookie any ack named */
     uint64_t stuck_seq;        /* tail_seq seen stuck behind answered cookies, since: */
     uint64_t stuck_since_ns;
+    uint64_t polls;
     bool waiting_space;
     bool waiting_acks;
     bool stopping;
@@ -347,11 +351,19 @@ static int add_file(struct tail_ctx *x, struct tail_file *f)
 /* ---- scheduling ------------------------------------------------------------------- */
 
 static void on_kick(uv_timer_t *t);
+static void on_busy(uv_idle_t *h);
 
+/* Run process() on the next loop turn (delay 0: an idle handle, because libuv 1.44 runs
+ * a 0 ms timer re-armed from its own callback again in the same turn, starving I/O and
+ * the ack wake-up) or after delay_ms. */
 static void schedule(struct tail_ctx *x, uint64_t delay_ms)
 {
     if (!x->timers_open || x->stopping)
         return;
+    if (delay_ms == 0) {
+        uv_idle_start(&x->busy, on_busy);
+        return;
+    }
     uint64_t due = uv_now(x->loop) + delay_ms;
     if (x->kick_due_ms && x->kick_due_ms <= due && uv_is_active((uv_handle_t *)&x->kick_timer))
         return;
@@ -719,19 +731,31 @@ static void sweep(struct tail_ctx *x)
             i++;
             continue;
         }
+        bool removed = false;
         if (f->auto_remove) {
             /* Never a file that took the name since: only the one we read. */
             struct stat st;
             if (stat(f->path, &st) == 0 && (uint64_t)st.st_dev == f->dev &&
-                (uint64_t)st.st_ino == f->ino && (uint64_t)st.st_size == f->read_off) {
-                if (unlink(f->path) == 0)
-                    log_info(x->c->name, "auto_removal: deleted '%s' (fully delivered)", f->path);
+                (uint64_t)st.st_ino == f->ino && (uint64_t)st.st_size == f->read_off &&
+                unlink(f->path) == 0) {
+                removed = true;
+                log_info(x->c->name, "auto_removal: deleted '%s' (fully delivered)", f->path);
             }
         }
-        if (x->store)
+        /* A finished file that still exists keeps its record (finished, at its end): if
+         * it is selected again (a late write makes it the newest), only what follows is
+         * read. Records of files gone are pruned (prune_store). */
+        if (x->store && removed) {
             checkpoint_store_remove(x->store, f->dev, f->ino);
+        } else if (x->store) {
+            f->ckpt_dirty = true;
+            ckpt_put(x, f, clock_realtime_ns());
+        }
         tail_file_close(f);
-        x->files[i] = x->files[--x->n_files];
+        /* Keep the order files were followed in: it orders a rotated file before its
+         * successor (see blocked_by_predecessor). */
+        memmove(&x->files[i], &x->files[i + 1], (x->n_files - i - 1) * sizeof(x->files[0]));
+        x->n_files--;
         if (x->files_skipped) {
             x->files_skipped = false;
             x->rescan_needed = true; /* a place is free for a match we skipped */
@@ -904,7 +928,7 @@ static void rescan(struct tail_ctx *x, bool initial)
         if (selected)
             continue;
         f->state = TAIL_FILE_DRAINING;
-        f->state_since_ns = now;
+        f->state_since_ns = f->drain_started_ns = now;
         /* auto_removal: a newer file took over (the agent's semantics, single-file
          * mode only). */
         f->auto_remove = x->auto_removal && !x->publish_multi_logs && x->matches.n > 0;
@@ -973,11 +997,16 @@ static void recover_rotated(struct tail_ctx *x)
     }
     for (size_t i = 0; i < n_todo; i++) {
         struct checkpoint_entry *e = &todo[i];
-        char *path = e->finished ? NULL : find_in_dir(e->path, e->dev, e->ino);
+        char *path = find_in_dir(e->path, e->dev, e->ino);
+        struct stat st;
+        bool grown = path && stat(path, &st) == 0 && (uint64_t)st.st_size > e->offset;
         struct tail_file *f;
-        if (path && follow(x, path, e->path, false, e, &f) == 0) {
+        if (path && e->finished && !grown) {
+            /* Fully read before we stopped and not written since: keep its record. */
+        } else if (path && follow(x, path, e->path, false, e, &f) == 0) {
             f->state = TAIL_FILE_DRAINING;
             f->state_since_ns = 0; /* rotated while we were down: done at its end */
+            f->drain_started_ns = clock_realtime_ns();
             log_info(x->c->name,
                      "'%s' was rotated to '%s' while stopped: reading its last %llu bytes", e->path,
                      path, (unsigned long long)(f->size - e->offset));
@@ -1113,7 +1142,7 @@ static bool wake_closed(struct tail_ctx *x, struct tail_file *f, uint64_t now)
         free(f->path);
         f->path = moved;
         f->state = TAIL_FILE_DRAINING;
-        f->state_since_ns = now;
+        f->state_since_ns = f->drain_started_ns = now;
         x->rescan_needed = true;
     }
     return true;
@@ -1137,7 +1166,7 @@ static void probe_files(struct tail_ctx *x)
         if (f->state == TAIL_FILE_ACTIVE) {
             if (p.unlinked) {
                 f->state = TAIL_FILE_DRAINING;
-                f->state_since_ns = now;
+                f->state_since_ns = f->drain_started_ns = now;
                 x->rescan_needed = true;
             } else if (p.path_moved) {
                 x->rescan_needed = true; /* the rescan decides: renamed but matched, or gone */
@@ -1162,6 +1191,22 @@ static void probe_files(struct tail_ctx *x)
 
 /* ---- loop callbacks --------------------------------------------------------------- */
 
+/* Events of one stream keep the order of the files: a file waits while an older file of
+ * the same group and stream (the one rotated away before it) is still being drained, for
+ * at most TAIL_ORDER_WAIT_NS (a writer that never lets go of the old file must not stop
+ * the new one for ever). */
+static bool blocked_by_predecessor(const struct tail_ctx *x, size_t i, uint64_t now)
+{
+    const struct tail_file *f = x->files[i];
+    for (size_t j = 0; j < i; j++) {
+        const struct tail_file *p = x->files[j];
+        if (p->state == TAIL_FILE_DRAINING && now - p->drain_started_ns < TAIL_ORDER_WAIT_NS &&
+            strcmp(p->group, f->group) == 0 && strcmp(p->stream, f->stream) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void process(struct tail_ctx *x)
 {
     if (x->rescan_needed)
@@ -1169,6 +1214,8 @@ static void process(struct tail_ctx *x)
     uint64_t now = clock_realtime_ns();
     bool more = false;
     for (size_t i = 0; i < x->n_files; i++) {
+        if (blocked_by_predecessor(x, i, now))
+            continue; /* the predecessor's deadline (drain grace) schedules us */
         enum pump_result r = pump(x, x->files[i], now, true);
         if (r == PUMP_BLOCKED)
             return; /* on_space or an ack resumes us */
@@ -1198,6 +1245,13 @@ static void on_kick(uv_timer_t *t)
 {
     struct tail_ctx *x = t->data;
     x->kick_due_ms = 0;
+    process(x);
+}
+
+static void on_busy(uv_idle_t *h)
+{
+    struct tail_ctx *x = h->data;
+    uv_idle_stop(h);
     process(x);
 }
 
@@ -1240,16 +1294,50 @@ static void check_lost_acks(struct tail_ctx *x)
     schedule(x, 0);
 }
 
+/* Records of finished files are kept while the files exist (see sweep); drop those of
+ * files that are gone, once a minute. */
+static void prune_store(struct tail_ctx *x)
+{
+    if (!x->store)
+        return;
+    size_t n = checkpoint_store_count(x->store);
+    uint64_t(*gone)[2] = calloc(n ? n : 1, sizeof(*gone));
+    if (!gone)
+        return;
+    size_t n_gone = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct checkpoint_entry *e = checkpoint_store_at(x->store, i);
+        if (!e->finished || find_file(x, e->dev, e->ino))
+            continue;
+        struct stat st;
+        if (stat(e->path, &st) == 0 && (uint64_t)st.st_dev == e->dev &&
+            (uint64_t)st.st_ino == e->ino)
+            continue;
+        char *elsewhere = find_in_dir(e->path, e->dev, e->ino);
+        if (elsewhere) {
+            free(elsewhere);
+            continue;
+        }
+        gone[n_gone][0] = e->dev;
+        gone[n_gone][1] = e->ino;
+        n_gone++;
+    }
+    for (size_t i = 0; i < n_gone; i++)
+        checkpoint_store_remove(x->store, gone[i][0], gone[i][1]);
+    free(gone);
+}
+
 static void on_poll(uv_timer_t *t)
 {
     struct tail_ctx *x = t->data;
     probe_files(x);
     check_lost_acks(x);
+    if (++x->polls % TAIL_PRUNE_POLLS == 0)
+        prune_store(x);
     uint64_t since = uv_now(x->loop) - x->last_rescan_ms;
     /* Watches miss new places (a `**`, wildcard directories, no directory yet); and in
      * single-file mode the newest of several matches can change with a plain write. */
-    bool blind = x->watch_failed || tail_glob_has_globstar(x->glob) ||
-                 (!tail_glob_is_literal(x->glob) && x->matches.n_dirs != 1) ||
+    bool blind = x->watch_failed || !tail_glob_is_flat(x->glob) ||
                  (!x->publish_multi_logs && x->matches.n > 1);
     if (x->rescan_needed || (blind && since >= TAIL_RESCAN_MS)) {
         x->rescan_needed = true;
@@ -1500,6 +1588,14 @@ static int tail_start(struct collector *c, uv_loop_t *loop)
     }
     x->kick_timer.data = x;
     collector_handle_opened(c);
+    r = uv_idle_init(loop, &x->busy);
+    if (r != 0) {
+        uv_close((uv_handle_t *)&x->poll_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&x->kick_timer, on_timer_closed);
+        return r;
+    }
+    x->busy.data = x;
+    collector_handle_opened(c);
     x->timers_open = true;
 
     /* Initial discovery: what the pattern selects now, then the tails of checkpointed
@@ -1538,8 +1634,10 @@ static void tail_stop(struct collector *c)
         x->timers_open = false;
         uv_timer_stop(&x->poll_timer);
         uv_timer_stop(&x->kick_timer);
+        uv_idle_stop(&x->busy);
         uv_close((uv_handle_t *)&x->poll_timer, on_timer_closed);
         uv_close((uv_handle_t *)&x->kick_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&x->busy, on_timer_closed);
     }
     for (size_t i = 0; i < x->n_watches; i++) {
         uv_fs_event_stop(&x->watches[i]->handle);

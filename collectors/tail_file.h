@@ -61,11 +61,12 @@ struct tail_file {
     int fd;     /* -1 while closed for being idle (identity and offset kept) */
     uint64_t dev, ino;
     enum tail_file_state state;
-    uint64_t state_since_ns;
-    uint64_t last_active_ns; /* last bytes read: a file quiet for long is closed */
-    uint64_t size;           /* last fstat */
-    uint64_t read_off;       /* next byte to read */
-    uint64_t committed;      /* end of the longest delivered prefix */
+    uint64_t state_since_ns;   /* DRAINING: since the last bytes read (the grace) */
+    uint64_t drain_started_ns; /* DRAINING: since when (bounds how long it orders others) */
+    uint64_t last_active_ns;   /* last bytes read: a file quiet for long is closed */
+    uint64_t size;             /* last fstat */
+    uint64_t read_off;         /* next byte to read */
+    uint64_t committed;        /* end of the longest delivered prefix */
     struct tail_fp head;
     /* Reading */
     uint8_t *buf;

@@ -303,6 +303,11 @@ bool tail_glob_is_literal(const struct tail_glob *g)
     return g->literal;
 }
 
+bool tail_glob_is_flat(const struct tail_glob *g)
+{
+    return !g->globstar && g->levels == 1;
+}
+
 const char *tail_glob_base_dir(const struct tail_glob *g)
 {
     return g->base_dir;

@@ -63,6 +63,9 @@ bool tail_glob_excluded(const struct tail_glob *g, const char *path);
 /* Whether the pattern has a `**` (expansion walks a tree) or any wildcard at all. */
 bool tail_glob_has_globstar(const struct tail_glob *g);
 bool tail_glob_is_literal(const struct tail_glob *g);
+/* No `**` and no wildcard in a directory part: every match is directly in the base
+ * directory, so watching that one directory sees every new match. */
+bool tail_glob_is_flat(const struct tail_glob *g);
 /* The literal directory the expansion starts from ("/var/log" for the pattern "/var/log/" +
  * "*.log"). */
 const char *tail_glob_base_dir(const struct tail_glob *g);

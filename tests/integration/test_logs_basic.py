@@ -6,6 +6,7 @@ event limit split into parts, \\r\\n, invalid UTF-8, empty files, files that app
 start, `**` globs with publish_multi_logs, from_beginning."""
 import calendar
 import datetime
+import json
 import os
 import socket
 import sys
@@ -89,6 +90,30 @@ class FilesBasic(EndpointTestCase):
         ops = [r["operation"] for r in self.endpoint.get("requests")["requests"]]
         self.assertIn("CreateLogGroup", ops)
         self.assertIn("CreateLogStream", ops)
+
+    def test_null_sink_acks_move_the_checkpoint_and_a_restart_resumes(self):
+        # The null sink acknowledges everything it takes: the checkpoint must reach the end
+        # of the file, and a restart must neither re-send nor skip anything.
+        p = self.path("null.log")
+        self.write(p, "".join("n %d\n" % i for i in range(5000)))
+        cfg = logs_util.files_config(self.endpoint.url, [self.entry(p, "null")], self.wd.state,
+                                     osprey={"sinks": {"null": {}}})
+        self.start_agent(cfg)
+        self.assertTrue(self.agent.wait_for_log("null=5000", 30), self.agent.log()[-3000:])
+        log = self.stop()
+        self.assertIn("null=5000", log.splitlines()[-2] + log.splitlines()[-1])
+        ckpt_dir = os.path.join(self.wd.state, "tail")
+        (name,) = os.listdir(ckpt_dir)
+        with open(os.path.join(ckpt_dir, name)) as f:
+            (entry,) = json.load(f)["files"]
+        self.assertEqual(int(entry["offset"]), os.path.getsize(p))
+        self.write(p, "".join("n %d\n" % i for i in range(5000, 5100)))
+        self.start_agent(cfg)
+        self.assertTrue(self.agent.wait_for_log("null=100", 30), self.agent.log()[-3000:])
+        time.sleep(1.5)
+        log = self.stop()
+        self.assertNotIn("null=5", log.split("null=100", 1)[1])  # never more than the 100
+        self.assertEqual(logs_util.stream_counts(self.endpoint), {})
 
     def test_from_beginning_false_skips_existing_content(self):
         p = self.path("app.log")

@@ -153,7 +153,7 @@ class Rotation(EndpointTestCase):
         stream = "python-timed"
         self.start_tailing(stream)
         # when='S': one rotation per second; 11 s of writing gives >= 10 rotations.
-        self.writer = WriterProcess(self.log_path, "A", MIN_RATE + 1000, 11.0,
+        self.writer = WriterProcess(self.log_path, "A", MIN_RATE + 2000, 11.0,
                                     mode="python-timed")
         report = self.writer.wait(timeout=60)
         self.check_writer(report, report["rotations"])

@@ -85,20 +85,8 @@ static void test_rename_and_create(void **state)
     write_to("app.log", "4\n5\n", false);
     pump_until(6, 5000);
     /* The old file is read to its end, its partial line finished once it has been quiet
-     * for a second; the new file is read meanwhile (each file keeps its order). */
-    assert_string_equal(H.got[0].msg, "1");
-    assert_string_equal(H.got[1].msg, "2");
-    assert_string_equal(H.got[2].msg, "3");
-    size_t at4 = 0, at5 = 0, at_partial = 0;
-    for (size_t i = 3; i < 6; i++) {
-        if (strcmp(H.got[i].msg, "4") == 0)
-            at4 = i;
-        else if (strcmp(H.got[i].msg, "5") == 0)
-            at5 = i;
-        else if (strcmp(H.got[i].msg, "last-partial") == 0)
-            at_partial = i;
-    }
-    assert_true(at4 && at5 && at_partial && at4 < at5);
+     * for a second, and only then the new file: one stream keeps the files' order. */
+    EXPECT(0, "1", "2", "3", "last-partial", "4", "5");
     ack_all();
     run_for_ms(1300);
     stop();
@@ -604,6 +592,39 @@ static void test_rotation_with_wildcard_single_file(void **state)
     stop();
 }
 
+static void test_late_write_to_finished_rotated_file(void **state)
+{
+    (void)state;
+    const char *entry = "{\"file_path\": \"%L/app.log*\", \"log_group_name\": \"g\", "
+                        "\"log_stream_name\": \"s\"}";
+    write_to("app.log", "1\n", false);
+    start(entry);
+    pump_until(1, 3000);
+    rename_in("app.log", "app.log.1");
+    usleep(20000);
+    write_to("app.log", "2\n", false);
+    pump_until(2, 5000);
+    ack_all();
+    run_for_ms(2500); /* the old file is finished, delivered and dropped */
+    /* A late write makes the rotated file the newest again: only the new line is read. */
+    write_to("app.log.1", "late\n", true);
+    pump_until(3, 8000);
+    ack_all();
+    run_for_ms(2500);
+    write_to("app.log", "3\n", true);
+    pump_until(4, 8000);
+    EXPECT(0, "1", "2", "late", "3");
+    ack_all();
+    run_for_ms(1500);
+    assert_int_equal(H.n_got, 4);
+    stop();
+    /* And nothing again after a restart. */
+    start(entry);
+    run_for_ms(1500);
+    assert_int_equal(H.n_got, 0);
+    stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_write_to_finished_rotated_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_with_wildcard_single_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_line_split_to_fit_the_ring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_sends_pending_multi_line_event, setup, teardown),

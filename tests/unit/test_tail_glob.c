@@ -85,12 +85,18 @@ static void test_compile_errors(void **state)
     assert_null(g);
     g = compile_ok("/var/log/app/*.log", NULL);
     assert_string_equal(tail_glob_base_dir(g), "/var/log/app");
+    assert_true(tail_glob_is_flat(g));
     assert_false(tail_glob_has_globstar(g));
     assert_false(tail_glob_is_literal(g));
     tail_glob_free(g);
     g = compile_ok("/var/**/x.log", NULL);
     assert_string_equal(tail_glob_base_dir(g), "/var");
     assert_true(tail_glob_has_globstar(g));
+    assert_false(tail_glob_is_flat(g));
+    tail_glob_free(g);
+    g = compile_ok("/var/*/app/x.log", NULL);
+    assert_string_equal(tail_glob_base_dir(g), "/var");
+    assert_false(tail_glob_is_flat(g));
     tail_glob_free(g);
     g = compile_ok("/x.log", NULL);
     assert_true(tail_glob_is_literal(g));
