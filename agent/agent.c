@@ -620,10 +620,19 @@ static int agent_start_slot(struct agent *a, struct slot *s)
 /* ${aws:...} dimension values come from EC2 instance metadata, asked once. Off EC2 (or
  * with IMDS off) the metrics are published without them, as the CloudWatch agent does;
  * the log says so once. */
+static void agent_region_from_instance(struct agent *a, struct settings *s)
+{
+    if (!s->env.region && s->env.region_from_instance && a->instance.region[0]) {
+        s->env.region = a->instance.region;
+        log_info(NULL, "region %s (from instance metadata)", s->env.region);
+    }
+}
+
 static void agent_fetch_instance_meta(struct agent *a, struct settings *s)
 {
     if (a->instance_known) {
         s->env.instance = &a->instance;
+        agent_region_from_instance(a, s);
         return;
     }
     if (!settings_need_instance_meta(s))
@@ -652,6 +661,7 @@ static void agent_fetch_instance_meta(struct agent *a, struct settings *s)
              a->instance.autoscaling_group);
     a->instance_known = true;
     s->env.instance = &a->instance;
+    agent_region_from_instance(a, s);
 }
 
 /* Ring, pipeline, export-side handles and the export thread, for a->base. The export

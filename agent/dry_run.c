@@ -303,7 +303,8 @@ static void take_point(struct series_run *run, const struct metric_point *p)
     }
     struct metric_dim dims[METRIC_MAX_DIMS];
     memcpy(dims, p->dims, p->n_dims * sizeof(dims[0]));
-    qsort(dims, p->n_dims, sizeof(dims[0]), dim_cmp);
+    if (p->n_dims > 1)
+        qsort(dims, p->n_dims, sizeof(dims[0]), dim_cmp);
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -405,7 +406,8 @@ static int collect_series(struct settings *s, struct series_run *run)
         uv_close((uv_handle_t *)&run->drain, NULL);
     (void)uv_run(&loop, UV_RUN_DEFAULT);
     drain_ring(run);
-    qsort(run->lines, run->n, sizeof(run->lines[0]), line_cmp);
+    if (run->n > 1)
+        qsort(run->lines, run->n, sizeof(run->lines[0]), line_cmp);
     r = run->error;
 release_ring:
     ring_release(&run->ring);

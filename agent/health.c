@@ -622,7 +622,7 @@ static void health_check_now(struct health *h)
             log_warn(e->name, "stuck: holding data and nothing delivered for %llu s",
                      (unsigned long long)(h->tracks[i].stalled_ns / NS_PER_SEC));
         else if (!stuck && was)
-            log_info(e->name, "delivering again");
+            log_info(e->name, "no longer stuck: /healthz reports it healthy again");
     }
     h->n_tracked = ne;
 }

@@ -59,6 +59,8 @@ static void on_flush_timer(uv_timer_t *h)
     }
 }
 
+static void on_ack_check(uv_check_t *h);
+
 int pipeline_start(struct pipeline *p, uv_loop_t *loop, uv_async_t *ack_wake,
                    void (*on_done)(struct pipeline *, void *), void *data)
 {
@@ -80,6 +82,11 @@ int pipeline_start(struct pipeline *p, uv_loop_t *loop, uv_async_t *ack_wake,
     uv_timer_init(loop, &p->deadline);
     p->deadline.data = p;
     p->open_handles++;
+    uv_check_init(loop, &p->ack_check);
+    p->ack_check.data = p;
+    p->open_handles++;
+    uv_check_start(&p->ack_check, on_ack_check);
+    uv_unref((uv_handle_t *)&p->ack_check);
     uv_timer_start(&p->backstop, on_backstop, PIPELINE_BACKSTOP_MS, PIPELINE_BACKSTOP_MS);
     uint64_t flush_ms = p->flush_interval_ns / NS_PER_MS;
     if (flush_ms)
@@ -109,7 +116,7 @@ void pipeline_resume(struct pipeline *p)
     uv_async_send(&p->wake);
 }
 
-void pipeline_post_ack(struct pipeline *p, const struct delivery_ack *ack)
+static void pipeline_push_ack(struct pipeline *p, const struct delivery_ack *ack)
 {
     void *slot = ring_reserve(&p->acks, sizeof(*ack));
     if (!slot) {
@@ -119,6 +126,40 @@ void pipeline_post_ack(struct pipeline *p, const struct delivery_ack *ack)
     memcpy(slot, ack, sizeof(*ack));
     if (ring_commit(&p->acks) && p->ack_wake)
         uv_async_send(p->ack_wake);
+}
+
+/* Acks that continue the held one (same source, exporter and outcome, next cookie) are
+ * merged into it; the held ack goes to the ring when one does not continue it, and at the
+ * end of every loop iteration (the check handle). Exporters that finish many small
+ * batches in one iteration (the null sink: one per drain) would otherwise fill the ack
+ * ring, and a lost ack costs the source a re-read. */
+void pipeline_post_ack(struct pipeline *p, const struct delivery_ack *ack)
+{
+    struct delivery_ack *held = &p->held_ack;
+    if (p->has_held_ack && held->source == ack->source && held->exporter == ack->exporter &&
+        held->outcome == ack->outcome && held->cookie_last + 1 == ack->cookie_first &&
+        ack->cookie_first != 0 && held->records + (uint64_t)ack->records <= UINT32_MAX) {
+        held->cookie_last = ack->cookie_last;
+        held->records += ack->records;
+        return;
+    }
+    if (p->has_held_ack)
+        pipeline_push_ack(p, held);
+    *held = *ack;
+    p->has_held_ack = true;
+}
+
+static void pipeline_flush_held_ack(struct pipeline *p)
+{
+    if (p->has_held_ack) {
+        p->has_held_ack = false;
+        pipeline_push_ack(p, &p->held_ack);
+    }
+}
+
+static void on_ack_check(uv_check_t *h)
+{
+    pipeline_flush_held_ack(h->data);
 }
 
 bool pipeline_take_ack(struct pipeline *p, struct delivery_ack *ret_ack)
@@ -248,6 +289,8 @@ struct creds_provider *pipeline_credentials(struct pipeline *p)
 
 static void close_own_handles(struct pipeline *p)
 {
+    pipeline_flush_held_ack(p); /* the last exporter's final outcomes */
+    uv_close((uv_handle_t *)&p->ack_check, on_handle_closed);
     uv_close((uv_handle_t *)&p->wake, on_handle_closed);
     uv_close((uv_handle_t *)&p->backstop, on_handle_closed);
     uv_close((uv_handle_t *)&p->flush, on_handle_closed);

@@ -12,8 +12,9 @@
  * - Wake-ups: producers call uv_async_send on pipeline->wake (from collect loop) when
  *   ring_commit asks for it; a backstop timer drains anyway every 250 ms.
  * - Acks: exporters post acks (export loop); the agent drains them on the collect loop
- *   through pipeline_take_ack(). The ack queue is a second SPSC ring in the opposite
- *   direction; if it is full, the ack is counted lost (acks_lost) — a lost ack means a
+ *   through pipeline_take_ack(). Contiguous acks of one source, exporter and outcome
+ *   posted in the same loop iteration are merged into one. The ack queue is a second SPSC ring in
+ * the opposite direction; if it is full, the ack is counted lost (acks_lost) — a lost ack means a
  *   source re-reads from an older checkpoint (a duplicate, never a loss).
  * - Shutdown: pipeline_close_input() (after the last collector stopped) makes the next
  *   drain the final one; pipeline_stop() flushes exporters and closes handles;
@@ -39,10 +40,13 @@ struct pipeline {
     struct exporter **exporters;
     size_t n_exporters;
 
-    uv_async_t wake;     /* producers -> export loop */
-    uv_timer_t backstop; /* drain even if a wake-up was coalesced away */
-    uv_timer_t flush;    /* periodic exporter flush */
-    uv_timer_t deadline; /* shutdown deadline */
+    uv_async_t wake;      /* producers -> export loop */
+    uv_timer_t backstop;  /* drain even if a wake-up was coalesced away */
+    uv_timer_t flush;     /* periodic exporter flush */
+    uv_timer_t deadline;  /* shutdown deadline */
+    uv_check_t ack_check; /* end of each loop iteration: send the held ack */
+    struct delivery_ack held_ack;
+    bool has_held_ack;
     uint64_t flush_interval_ns;
     uint64_t shutdown_deadline_ns;
 

@@ -9,9 +9,9 @@
  *   (collect loop) through the agent's ack ring; it names a run of records from one
  *   source as a contiguous range of cookies: records == cookie_last - cookie_first + 1.
  *   A source that numbers its records 1, 2, 3, ... can therefore tell exactly which
- *   records an ack covers, even when they were spread over several batches or streams. Acks of different batches arrive
- *   in the order batches complete, not the order records were emitted: a source that
- *   checkpoints tracks which records are done and advances over the completed prefix.
+ *   records an ack covers, even when they were spread over several batches or streams. Acks of
+ * different batches arrive in the order batches complete, not the order records were emitted: a
+ * source that checkpoints tracks which records are done and advances over the completed prefix.
  */
 #ifndef OSPREY_PLUGIN_H
 #define OSPREY_PLUGIN_H
@@ -56,6 +56,10 @@ struct plugin_env {
     const struct metric_dim_set *aggregation; /* metrics.aggregation_dimensions */
     size_t n_aggregation;
     const struct instance_meta *instance; /* set by the agent before start; NULL = unknown */
+    /* No region in the configuration or the environment: AWS sinks take it from EC2
+     * instance metadata at start (the agent fills `region` before they start), as the
+     * CloudWatch agent does; configuration checks do not require one then. */
+    bool region_from_instance;
     /* logs.log_stream_name as written (placeholders not expanded, see
      * collectors/log_names.h): the stream of collect_list entries that name none. NULL =
      * not configured (the CloudWatch agent's default, "{instance_id}"). */

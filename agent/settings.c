@@ -4,6 +4,7 @@
 #include "agent/log.h"
 #include "agent/registry.h"
 #include "collectors/log_names.h"
+#include "exporters/aws.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1066,6 +1067,11 @@ bool settings_need_instance_meta(const struct settings *s)
 {
     if (logs_need_instance_meta(s))
         return true;
+    if (!s->env.region) {
+        for (size_t i = 0; i < s->n_exporters; i++)
+            if (s->exporters[i]->type->extra_fields == aws_connection_fields)
+                return true; /* the region of an AWS sink */
+    }
     if (s->n_append_dims)
         return true;
     for (size_t i = 0; i < s->n_collectors; i++) {
@@ -1150,6 +1156,7 @@ static int settings_build(struct settings *s, struct cfg_errors *errs)
         .metrics_namespace = s->metrics.namespace_,
         .metrics_interval_ns = s->agent.metrics_collection_interval_ns,
         .region = settings_region(s),
+        .region_from_instance = settings_region(s) == NULL,
         .append_dims = s->append_dims,
         .default_log_stream_name =
             json_string_value(doc_lookup(s->doc.root, "logs/log_stream_name")),

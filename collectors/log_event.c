@@ -9,8 +9,10 @@
  * longer than max_event_bytes (its front part is ready). A start line that finds an event
  * pending closes it and answers -EBUSY, so there is never more than one event in the
  * builder and nothing is ever copied twice; the start decision is cached so the re-offer
- * does not run the regex again. The UTF-8 decoder state survives between the parts of a
- * long line, so a character cut by log_lines is joined, not repaired.
+ * does not run the regex again. An all-ASCII line (found 16 bytes at a time) needs no
+ * conversion in any supported encoding, so it skips the scratch and goes straight into
+ * `cur`: the common case costs one scan and one copy. The UTF-8 decoder state survives between the
+ * parts of a long line, so a character cut by log_lines is joined, not repaired.
  */
 #include "collectors/log_event.h"
 
@@ -24,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* A hard stop far above any real event: max_event_bytes plus three times a line that
  * log_lines allows. */
@@ -119,6 +124,29 @@ static bool ascii_case_equal(const char *a, const char *b)
     return *a == *b;
 }
 
+/* Length of the ASCII prefix of p[0, n): 16 bytes at a time with SSE2, else 8 at a time,
+ * because nearly all log text is ASCII and a byte loop here was the tailer's top cost. */
+static size_t ascii_prefix(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    for (; i + 16 <= n; i += 16) {
+        int high = _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
+        if (high)
+            return i + (size_t)__builtin_ctz((unsigned)high);
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof(w));
+        if (w & 0x8080808080808080ull)
+            break;
+    }
+    while (i < n && p[i] < 0x80)
+        i++;
+    return i;
+}
+
 static uint8_t *put_replacement(uint8_t *w)
 {
     *w++ = 0xEF;
@@ -140,9 +168,7 @@ static size_t utf8_repair(struct utf8_state *st, const uint8_t *p, size_t n, boo
         if (st->need == 0) {
             if (c < 0x80) {
                 /* ASCII runs (most log text) are copied whole. */
-                size_t j = i + 1;
-                while (j < n && p[j] < 0x80)
-                    j++;
+                size_t j = i + 1 + ascii_prefix(p + i + 1, n - i - 1);
                 memcpy(w, p + i, j - i);
                 w += j - i;
                 i = j;
@@ -472,7 +498,9 @@ void log_event_builder_pop(struct log_event_builder *b)
     b->filter = FILTER_UNDECIDED;
 }
 
-static bool line_starts_event(struct log_event_builder *b, const struct log_line *line)
+/* text[0, text_len): the line converted to UTF-8. */
+static bool line_starts_event(struct log_event_builder *b, const struct log_line *line,
+                              const uint8_t *text, size_t text_len)
 {
     if (line->part == LOG_LINE_PART_MIDDLE || line->part == LOG_LINE_PART_LAST)
         return !b->has_event; /* the line's start was lost (reset): start anyway */
@@ -482,8 +510,8 @@ static bool line_starts_event(struct log_event_builder *b, const struct log_line
         b->cached_off == line->start_off && b->cached_part == line->part)
         return true; /* only a start line is ever refused and offered again */
     if (b->start_by_time)
-        return log_time_line_starts_event(b->tfmt, b->line.data, b->line.len);
-    return regex_match(&b->start, b->line.data, b->line.len);
+        return log_time_line_starts_event(b->tfmt, text, text_len);
+    return regex_match(&b->start, text, text_len);
 }
 
 int log_event_builder_push(struct log_event_builder *b, const struct log_line *line,
@@ -503,11 +531,29 @@ int log_event_builder_push(struct log_event_builder *b, const struct log_line *l
         repaired += st.npend;
         memset(&st, 0, sizeof(st));
     }
-    int r = convert_line(b, &st, line->data, line->len, ends, &repaired);
-    if (r != 0)
-        return r;
+    const uint8_t *text = line->len ? line->data : (const uint8_t *)"";
+    size_t text_len = line->len;
+    int r;
+    if (st.need != 0 || ascii_prefix(text, text_len) != text_len) {
+        r = convert_line(b, &st, line->data, line->len, ends, &repaired);
+        if (r != 0)
+            return r;
+        text = b->line.data;
+        text_len = b->line.len;
+    } else {
+        /* ASCII is its own UTF-8 in every supported encoding and no character of an
+         * earlier part is pending: the line is used as it is, without the scratch copy.
+         * The scratch is still sized for it, so "no allocation after the longest line"
+         * holds whatever the next line holds (and a line too long fails the same way). */
+        if (line->len > (LOG_EVENT_BUF_MAX - 4) / 3)
+            return -ENOBUFS;
+        buf_reset(&b->line);
+        r = buf_reserve(&b->line, 3 * line->len + 4);
+        if (r != 0)
+            return r;
+    }
 
-    bool starts = line_starts_event(b, line);
+    bool starts = line_starts_event(b, line, text, text_len);
     if (starts && b->has_event) {
         b->closed = true;
         b->cached = true;
@@ -521,7 +567,7 @@ int log_event_builder_push(struct log_event_builder *b, const struct log_line *l
 
     if (starts) {
         buf_reset(&b->cur);
-        r = buf_append(&b->cur, b->line.data, b->line.len);
+        r = buf_append(&b->cur, text, text_len);
         if (r != 0)
             return r;
         b->has_event = true;
@@ -538,12 +584,12 @@ int log_event_builder_push(struct log_event_builder *b, const struct log_line *l
                 b->counters.timestamp_misses++;
         }
     } else {
-        r = buf_reserve(&b->cur, b->line.len + 1);
+        r = buf_reserve(&b->cur, text_len + 1);
         if (r != 0)
             return r;
         if (!continues)
             buf_append(&b->cur, "\n", 1); /* cannot fail after the reserve */
-        buf_append(&b->cur, b->line.data, b->line.len);
+        buf_append(&b->cur, text, text_len);
     }
     b->dec = st;
     b->counters.lines++;

@@ -621,6 +621,7 @@ static enum pump_result pump(struct tail_ctx *x, struct tail_file *f, uint64_t n
             f->deferred = 0;
             f->reset = TAIL_RESET_NONE;
             f->reset_flushed = false;
+            f->framer_finished = false;
             (void)tail_fp_head(f->fd, f->size, &f->head);
             continue;
         }
@@ -628,7 +629,7 @@ static enum pump_result pump(struct tail_ctx *x, struct tail_file *f, uint64_t n
             return PUMP_IDLE;
         if (chunks == TAIL_TICK_CHUNKS)
             return PUMP_MORE;
-        if (f->at_eof && f->state == TAIL_FILE_ACTIVE && f->reset == TAIL_RESET_NONE) {
+        if (f->at_eof && f->reset == TAIL_RESET_NONE) {
             /* New bytes after an EOF: make sure they follow what we read, not a rewrite
              * from 0 that only the next probe would notice. */
             struct tail_probe p;
@@ -906,7 +907,19 @@ static void rescan(struct tail_ctx *x, bool initial)
         if (!is_selected(x, i))
             continue;
         const struct tail_match *m = &x->matches.v[i];
-        if (find_file(x, m->dev, m->ino))
+        struct tail_file *g = find_file(x, m->dev, m->ino);
+        if (g && g->state == TAIL_FILE_DRAINING && g->reset == TAIL_RESET_NONE) {
+            /* Selected again (single-file mode: the newest once more): follow it again. */
+            char *p = strdup(m->path);
+            if (p) {
+                free(g->path);
+                g->path = p;
+                g->state = TAIL_FILE_ACTIVE;
+                g->framer_finished = false;
+                g->auto_remove = false;
+            }
+        }
+        if (g)
             continue;
         struct tail_file *f;
         int r = follow(x, m->path, m->path, initial, NULL, &f);
@@ -1026,7 +1039,9 @@ static void recover_rotated(struct tail_ctx *x)
 static bool check_truncated(struct tail_ctx *x, struct tail_file *f, uint64_t size,
                             bool head_changed)
 {
-    if (f->state != TAIL_FILE_ACTIVE || f->reset != TAIL_RESET_NONE ||
+    /* A draining file too: the copytruncate'd original in single-file mode while its copy
+     * is the newest match. */
+    if (f->state == TAIL_FILE_FINISHED || f->reset != TAIL_RESET_NONE ||
         (size >= f->read_off && !head_changed))
         return false;
     uint64_t lost = f->size > f->read_off ? f->size - f->read_off : 0;
@@ -1180,6 +1195,9 @@ static void probe_files(struct tail_ctx *x)
                 f->size = p.size;
                 (void)tail_file_grow_head(f);
             }
+        } else if (!p.path_moved && check_truncated(x, f, p.size, p.head_changed)) {
+            kick = true; /* a draining file still at its path, truncated in place */
+            continue;
         }
         f->size = p.size;
         if (p.size > f->read_off || f->state == TAIL_FILE_DRAINING)

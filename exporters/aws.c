@@ -699,12 +699,13 @@ const char *aws_connection_region(const struct exporter *e, const struct aws_con
 int aws_connection_check(struct exporter *e, const struct aws_connection *c, const char *prefix)
 {
     const char *region = aws_connection_region(e, c);
-    if (!region) {
+    if (!region && !e->env->region_from_instance) {
         exporter_config_error(e, NULL, "no region: set agent.region or this sink's 'region'");
         return -EINVAL;
     }
     struct aws_endpoint ep;
-    if (aws_endpoint_resolve(c->endpoint, prefix, region, &ep) != 0) {
+    /* Without a region yet, only the endpoint's syntax can be checked. */
+    if (aws_endpoint_resolve(c->endpoint, prefix, region ? region : "us-east-1", &ep) != 0) {
         exporter_config_error(e, "endpoint",
                               "invalid endpoint '%s' (expected scheme://host[:port])",
                               c->endpoint ? c->endpoint : "");
@@ -719,6 +720,11 @@ int aws_sender_options_init(struct aws_sender_options *o, struct exporter *e,
     memset(o, 0, sizeof(*o));
     o->service = service;
     o->region = aws_connection_region(e, c);
+    if (!o->region) {
+        log_error(e->name, "no region: none is configured (agent.region, this sink's 'region', "
+                           "AWS_REGION) and EC2 instance metadata gave none");
+        return -EINVAL;
+    }
     o->max_attempts = (unsigned)c->max_attempts;
     o->retry_duration_ns = c->retry_duration_ns;
     http_client_options_default(&o->http);

@@ -168,6 +168,8 @@ class HealthEndpoint(EndpointTestCase):
         went_bad = time.monotonic() - t0
         # stuck_after is 3 s; the decision runs once a second.
         self.assertGreaterEqual(went_bad, 1.5, body)
+        self.assertRegex(self.agent.log(),
+                         r"cloudwatch_logs: stuck: holding data and nothing delivered for \d+ s")
         self.assertRegex(body, r"^exporter cloudwatch_logs: no acknowledged records for \d+ s "
                                r"while data waits \(\d+ records taken and not yet delivered\)\n$")
         fams = prometheus_parse(http(port, "/metrics")[1])
@@ -176,7 +178,7 @@ class HealthEndpoint(EndpointTestCase):
         # Back after the refusal ends (10 s) plus the exporter's retry back-off.
         self.wait_health(port, 200, 40)
         self.assertGreaterEqual(time.monotonic() - t0, 9.0)
-        self.assertIn("delivering again", self.agent.log())
+        self.assertIn("cloudwatch_logs: no longer stuck", self.agent.log())
         self.assertTrue(self.agent.wait_for_log("all %d records acknowledged" % n, timeout=90),
                         self.agent.log()[-4000:])
         code, _ = self.agent.stop()
