@@ -105,6 +105,7 @@ enum cwl_batch_state {
     CWL_FREE = 0,
     CWL_OPEN,
     CWL_SENDING, /* with the sender: queued, in flight or retrying */
+    CWL_SEALED,  /* body built, waiting for an earlier batch of its stream to finish */
 };
 
 struct cwl_batch {
@@ -122,7 +123,8 @@ struct cwl_batch {
     uint64_t min_ts_ms, max_ts_ms;
     uint64_t opened_ns;
     enum cwl_fix_step fix;
-    bool emf; /* of the EMF half of the pool: sent with x-amzn-logs-format: json/emf */
+    bool emf;            /* of the EMF half of the pool: sent with x-amzn-logs-format: json/emf */
+    uint64_t sealed_seq; /* seal order, for CWL_SEALED batches of one stream */
 };
 
 struct cwl_exporter {
@@ -132,6 +134,7 @@ struct cwl_exporter {
     struct aws_sender sender;
     struct aws_sender emf_sender;
     bool sender_ready;
+    uint64_t sealed_seq;
     struct cwl_batch *pool; /* [0, n_pool/2): plain events, [n_pool/2, n_pool): EMF */
     size_t n_pool;
     bool blocked;
@@ -357,6 +360,17 @@ static int build_body(struct cwl_batch *b)
     return r;
 }
 
+static bool stream_busy(const struct cwl_exporter *x, const struct cwl_batch *b)
+{
+    for (size_t i = 0; i < x->n_pool; i++) {
+        const struct cwl_batch *o = &x->pool[i];
+        if (o != b && (o->state == CWL_SENDING || o->state == CWL_SEALED) && o->emf == b->emf &&
+            strcmp(o->group, b->group) == 0 && strcmp(o->stream, b->stream) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void seal(struct cwl_exporter *x, struct cwl_batch *b)
 {
     if (b->state != CWL_OPEN)
@@ -372,9 +386,34 @@ static void seal(struct cwl_exporter *x, struct cwl_batch *b)
     b->aws.target = "Logs_20140328.PutLogEvents";
     b->aws.content_type = "application/x-amz-json-1.1";
     snprintf(b->aws.path, sizeof(b->aws.path), "/");
-    b->state = CWL_SENDING;
     b->fix = CWL_FIX_NONE;
+    /* One batch per stream at a time: batches sent in parallel (or one retried while the
+     * next goes through) would reach the stream out of order, and a tailed file's lines
+     * must arrive in the order they were written. Other streams still go in parallel. */
+    if (stream_busy(x, b)) {
+        b->state = CWL_SEALED;
+        b->sealed_seq = ++x->sealed_seq;
+        return;
+    }
+    b->state = CWL_SENDING;
     aws_sender_enqueue(b->aws.sender, &b->aws);
+}
+
+/* After a batch of (emf, group, stream) finished: send the next one sealed for it. */
+static void send_next_sealed(struct cwl_exporter *x, bool emf, const char *group,
+                             const char *stream)
+{
+    struct cwl_batch *next = NULL;
+    for (size_t i = 0; i < x->n_pool; i++) {
+        struct cwl_batch *b = &x->pool[i];
+        if (b->state == CWL_SEALED && b->emf == emf && strcmp(b->group, group) == 0 &&
+            strcmp(b->stream, stream) == 0 && (!next || b->sealed_seq < next->sealed_seq))
+            next = b;
+    }
+    if (next) {
+        next->state = CWL_SENDING;
+        aws_sender_enqueue(next->aws.sender, &next->aws);
+    }
 }
 
 static void batch_free(struct cwl_batch *b)
@@ -583,7 +622,12 @@ static void cwl_done(void *user, struct aws_batch *ab, enum delivery_outcome out
     } else {
         exporter_report_runs(x->e, &b->aws.runs, outcome);
     }
+    char group[CWL_MAX_NAME + 1], stream[CWL_MAX_NAME + 1];
+    bool emf = b->emf;
+    memcpy(group, b->group, sizeof(group));
+    memcpy(stream, b->stream, sizeof(stream));
     batch_free(b);
+    send_next_sealed(x, emf, group, stream);
     if (x->blocked) {
         x->blocked = false;
         exporter_ready(x->e);

@@ -274,6 +274,11 @@ class Accounting:
                 ts[k[1]] = e["timestamp"]
         seqs = sorted(ts)
         self.order_violations = [(a, b) for a, b in zip(seqs, seqs[1:]) if ts[b] < ts[a]]
+        # Arrival order at the endpoint: the first copy of line n arrives before that of
+        # n + 1 (the sink keeps one batch per stream in flight).
+        arrived = sorted(self.first_index)
+        self.arrival_inversions = [a for a, b in zip(arrived, arrived[1:])
+                                   if self.first_index[a] > self.first_index[b]]
 
     def summary(self):
         return ("file %s: written %d, delivered %d distinct, lost %d, duplicated %d "

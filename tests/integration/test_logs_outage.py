@@ -56,6 +56,7 @@ class EndpointOutage(EndpointTestCase):
         self.assertEqual(acc.duplicated, [], acc.summary())
         self.assertEqual(acc.lost, [], acc.summary())
         self.assertEqual(acc.order_violations[:10], [], acc.summary())
+        self.assertEqual(acc.arrival_inversions[:10], [], acc.summary())
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ class Rotation(EndpointTestCase):
         self.assertEqual(acc.duplicated, [], acc.summary())
         self.assertEqual(acc.lost, [], acc.summary())
         self.assertEqual(acc.order_violations[:10], [], acc.summary())
+        self.assertEqual(acc.arrival_inversions[:10], [], acc.summary())
 
     # ---- logrotate ---------------------------------------------------------------------
 
