@@ -40,7 +40,7 @@
  * dropped; on_space or the freeing ack resumes it.
  *
  * Checkpoints. agent/checkpoint, <state_dir>/tail/files_<hash of file_path>.json, written
- * every TAIL_POLL_MS when changed, at stop, and for acks that arrive after stop. At start
+ * every TAIL_CKPT_MS when changed, at stop, and for acks that arrive after stop. At start
  * a match whose (dev, ino) has an entry resumes at its offset when both fingerprints agree
  * (else it is another file that reused the inode: offset 0); an entry whose file left the
  * path while we were down is looked for by (dev, ino) in its directory (app.log.1,
@@ -68,9 +68,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TAIL_MAX_FILES      64u                   /* files open at once per entry */
-#define TAIL_PENDING_MAX    65536u                /* emitted events awaiting acks (power of two) */
-#define TAIL_POLL_MS        1000u                 /* probe open files, flush checkpoints */
+#define TAIL_MAX_FILES   64u    /* files open at once per entry */
+#define TAIL_PENDING_MAX 65536u /* emitted events awaiting acks (power of two) */
+#define TAIL_POLL_MS     1000u  /* probe open files */
+/* Checkpoints are written this often when acks moved them: what was accepted but not
+ * yet written is read again after a crash (SIGKILL), so this bounds those duplicates. */
+#define TAIL_CKPT_MS        250u
 #define TAIL_RESCAN_MS      5000u                 /* re-expand when watches cannot see everything */
 #define TAIL_DRAIN_GRACE_NS (1000ull * NS_PER_MS) /* a rotated file quiet this long is done */
 #define TAIL_TICK_CHUNKS    4u                    /* 64 KiB reads per file per loop turn */
@@ -184,6 +187,7 @@ struct tail_ctx {
     uint64_t stuck_seq;        /* tail_seq seen stuck behind answered cookies, since: */
     uint64_t stuck_since_ns;
     uint64_t polls;
+    uint64_t ckpt_ticks; /* on_poll runs every TAIL_CKPT_MS; every 4th is a full poll */
     bool waiting_space;
     bool waiting_acks;
     bool stopping;
@@ -1348,6 +1352,10 @@ static void prune_store(struct tail_ctx *x)
 static void on_poll(uv_timer_t *t)
 {
     struct tail_ctx *x = t->data;
+    if (++x->ckpt_ticks % (TAIL_POLL_MS / TAIL_CKPT_MS) != 0) {
+        ckpt_flush(x);
+        return;
+    }
     probe_files(x);
     check_lost_acks(x);
     if (++x->polls % TAIL_PRUNE_POLLS == 0)
@@ -1625,7 +1633,7 @@ static int tail_start(struct collector *c, uv_loop_t *loop)
     } else {
         x->rescan_needed = true;
     }
-    uv_timer_start(&x->poll_timer, on_poll, TAIL_POLL_MS, TAIL_POLL_MS);
+    uv_timer_start(&x->poll_timer, on_poll, TAIL_CKPT_MS, TAIL_CKPT_MS);
     schedule(x, 0);
     return 0;
 }
