@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +41,6 @@ uint64_t checkpoint_hash(const void *data, size_t len)
         h *= 0x100000001b3ull;
     }
     return h;
-}
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- parsing ------------------------------------------------------------------------- */
@@ -184,7 +170,7 @@ static int parse_entry(const json_t *o, size_t index, struct checkpoint_entry *e
                        size_t err_len)
 {
     if (!json_is_object(o)) {
-        set_err(err, err_len, "files[%zu] is not an object", index);
+        log_format_error(err, err_len, "files[%zu] is not an object", index);
         return -EINVAL;
     }
     const char *key;
@@ -195,14 +181,15 @@ static int parse_entry(const json_t *o, size_t index, struct checkpoint_entry *e
         while (k < KEY_COUNT && strcmp(key, entry_keys[k]) != 0)
             k++;
         if (k == KEY_COUNT && strcmp(key, "path_hex") != 0) {
-            set_err(err, err_len, "files[%zu]: unknown key '%s'", index, key);
+            log_format_error(err, err_len, "files[%zu]: unknown key '%s'", index, key);
             return -EINVAL;
         }
     }
     const json_t *path = json_object_get(o, "path");
     const json_t *path_hex = json_object_get(o, "path_hex");
     if (!path == !path_hex) {
-        set_err(err, err_len, "files[%zu]: needs exactly one of 'path' and 'path_hex'", index);
+        log_format_error(err, err_len, "files[%zu]: needs exactly one of 'path' and 'path_hex'",
+                         index);
         return -EINVAL;
     }
     bool ok = true;
@@ -211,7 +198,7 @@ static int parse_entry(const json_t *o, size_t index, struct checkpoint_entry *e
         v = json_object_get(o, entry_keys[k]);
         bad = k;
         if (!v) {
-            set_err(err, err_len, "files[%zu]: missing '%s'", index, entry_keys[k]);
+            log_format_error(err, err_len, "files[%zu]: missing '%s'", index, entry_keys[k]);
             return -EINVAL;
         }
         switch ((enum entry_key)k) {
@@ -249,21 +236,23 @@ static int parse_entry(const json_t *o, size_t index, struct checkpoint_entry *e
         }
     }
     if (!ok) {
-        set_err(err, err_len, "files[%zu]: '%s' must be %s", index, entry_keys[bad],
-                key_expect[bad]);
+        log_format_error(err, err_len, "files[%zu]: '%s' must be %s", index, entry_keys[bad],
+                         key_expect[bad]);
         return -EINVAL;
     }
     if (e->tail_len > e->offset) {
-        set_err(err, err_len, "files[%zu]: tail_len %" PRIu32 " is larger than offset %" PRIu64,
-                index, e->tail_len, e->offset);
+        log_format_error(err, err_len,
+                         "files[%zu]: tail_len %" PRIu32 " is larger than offset %" PRIu64, index,
+                         e->tail_len, e->offset);
         return -EINVAL;
     }
     int r = parse_path(path, path_hex, &e->path);
     if (r == -ENOMEM)
-        set_err(err, err_len, "out of memory");
+        log_format_error(err, err_len, "out of memory");
     else if (r != 0)
-        set_err(err, err_len, "files[%zu]: '%s' must be %s", index, path ? "path" : "path_hex",
-                path ? key_expect[KEY_PATH] : "non-empty hex digit pairs, no 00");
+        log_format_error(err, err_len, "files[%zu]: '%s' must be %s", index,
+                         path ? "path" : "path_hex",
+                         path ? key_expect[KEY_PATH] : "non-empty hex digit pairs, no 00");
     return r;
 }
 
@@ -281,19 +270,19 @@ int checkpoint_parse(const char *text, size_t len, struct checkpoint_entry **ret
 {
     *ret_entries = NULL;
     *ret_n = 0;
-    set_err(err, err_len, "%s", "");
+    log_format_error(err, err_len, "%s", "");
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        set_err(err, err_len, "not valid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                jerr.text);
+        log_format_error(err, err_len, "not valid JSON at line %d column %d: %s", jerr.line,
+                         jerr.column, jerr.text);
         return -EINVAL;
     }
     int r = -EINVAL;
     struct checkpoint_entry *entries = NULL;
     size_t n = 0;
     if (!json_is_object(root)) {
-        set_err(err, err_len, "the top level is not an object");
+        log_format_error(err, err_len, "the top level is not an object");
         goto cleanup;
     }
     const char *key;
@@ -301,30 +290,31 @@ int checkpoint_parse(const char *text, size_t len, struct checkpoint_entry **ret
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "version") != 0 && strcmp(key, "files") != 0) {
-            set_err(err, err_len, "unknown top-level key '%s'", key);
+            log_format_error(err, err_len, "unknown top-level key '%s'", key);
             goto cleanup;
         }
     }
     json_t *version = json_object_get(root, "version");
     if (!json_is_integer(version)) {
-        set_err(err, err_len, "'version' is missing or not an integer");
+        log_format_error(err, err_len, "'version' is missing or not an integer");
         goto cleanup;
     }
     if (json_integer_value(version) != CHECKPOINT_VERSION) {
-        set_err(err, err_len, "unsupported version %" JSON_INTEGER_FORMAT " (this build reads %d)",
-                json_integer_value(version), CHECKPOINT_VERSION);
+        log_format_error(err, err_len,
+                         "unsupported version %" JSON_INTEGER_FORMAT " (this build reads %d)",
+                         json_integer_value(version), CHECKPOINT_VERSION);
         goto cleanup;
     }
     json_t *files = json_object_get(root, "files");
     if (!json_is_array(files)) {
-        set_err(err, err_len, "'files' is missing or not an array");
+        log_format_error(err, err_len, "'files' is missing or not an array");
         goto cleanup;
     }
     size_t total = json_array_size(files);
     if (total) {
         entries = calloc(total, sizeof(*entries));
         if (!entries) {
-            set_err(err, err_len, "out of memory");
+            log_format_error(err, err_len, "out of memory");
             r = -ENOMEM;
             goto cleanup;
         }
@@ -339,9 +329,9 @@ int checkpoint_parse(const char *text, size_t len, struct checkpoint_entry **ret
         /* A second entry for one file would make the resume position ambiguous. */
         for (size_t j = 0; j + 1 < n; j++) {
             if (entries[j].dev == e.dev && entries[j].ino == e.ino) {
-                set_err(err, err_len,
-                        "files[%zu] and files[%zu] are both dev %" PRIu64 " ino %" PRIu64, j, i,
-                        e.dev, e.ino);
+                log_format_error(err, err_len,
+                                 "files[%zu] and files[%zu] are both dev %" PRIu64 " ino %" PRIu64,
+                                 j, i, e.dev, e.ino);
                 goto cleanup;
             }
         }
@@ -462,9 +452,9 @@ int checkpoint_store_open(const char *dir, const char *name, char *err, size_t e
                           struct checkpoint_store **ret)
 {
     *ret = NULL;
-    set_err(err, err_len, "%s", "");
+    log_format_error(err, err_len, "%s", "");
     if (!dir || !*dir || !name || !*name || strchr(name, '/')) {
-        set_err(err, err_len, "invalid checkpoint directory or name");
+        log_format_error(err, err_len, "invalid checkpoint directory or name");
         return -EINVAL;
     }
     struct checkpoint_store *s = calloc(1, sizeof(*s));
@@ -483,13 +473,13 @@ int checkpoint_store_open(const char *dir, const char *name, char *err, size_t e
         goto fail;
     r = make_dirs(dir);
     if (r != 0) {
-        set_err(err, err_len, "cannot create %s: %s", dir, strerror(-r));
+        log_format_error(err, err_len, "cannot create %s: %s", dir, strerror(-r));
         goto fail;
     }
     /* A temporary left by a crash mid-flush was never renamed in: it is not the state. */
     if (unlink(s->tmp_path) != 0 && errno != ENOENT) {
         r = -errno;
-        set_err(err, err_len, "cannot remove %s: %s", s->tmp_path, strerror(errno));
+        log_format_error(err, err_len, "cannot remove %s: %s", s->tmp_path, strerror(errno));
         goto fail;
     }
     r = read_whole(s->path, &text, &len);
@@ -502,7 +492,7 @@ int checkpoint_store_open(const char *dir, const char *name, char *err, size_t e
         snprintf(reason, sizeof(reason), "%s",
                  r == -EFBIG ? "file too large" : "not a regular file");
     } else if (r != 0) {
-        set_err(err, err_len, "cannot read %s: %s", s->path, strerror(-r));
+        log_format_error(err, err_len, "cannot read %s: %s", s->path, strerror(-r));
         goto fail;
     } else {
         r = checkpoint_parse(text, len, &s->entries, &s->n, reason, sizeof(reason));
@@ -525,12 +515,12 @@ int checkpoint_store_open(const char *dir, const char *name, char *err, size_t e
     }
     if (rename(s->path, aside) != 0) {
         r = -errno;
-        set_err(err, err_len, "%s is unusable (%s) and cannot be renamed aside: %s", s->path,
-                reason, strerror(-r));
+        log_format_error(err, err_len, "%s is unusable (%s) and cannot be renamed aside: %s",
+                         s->path, reason, strerror(-r));
         free(aside);
         goto fail;
     }
-    set_err(err, err_len, "%s", reason);
+    log_format_error(err, err_len, "%s", reason);
     log_warn("checkpoint", "%s is unusable (%s): renamed to %s, starting without checkpoints",
              s->path, reason, aside);
     free(aside);

@@ -127,3 +127,13 @@ void log_complain_clear(struct log_complain *c, const char *component, const cha
     log_vwrite(LOG_LEVEL_INFO, component, NULL, fmt, ap);
     va_end(ap);
 }
+
+void log_format_error(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (!err || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}

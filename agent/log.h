@@ -16,6 +16,7 @@
 #define OSPREY_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define LOG_LINE_MAX 2048
@@ -51,6 +52,11 @@ struct log_complain {
 };
 
 /* Log (or count as suppressed) one occurrence of a repeating problem. */
+/* Format an error message into a caller's buffer (the err/err_len pair of parsers and
+ * compilers that leave logging to their caller); nothing when err is NULL or empty. */
+void log_format_error(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 void log_complain(struct log_complain *c, enum log_level level, const char *component,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* The problem is gone: if it was being reported, say so once and reset. */

@@ -14,6 +14,7 @@
  * `cur`: the common case costs one scan and one copy. The UTF-8 decoder state survives between the
  * parts of a long line, so a character cut by log_lines is joined, not repaired.
  */
+#include "agent/log.h"
 #include "collectors/log_event.h"
 
 #include "agent/buf.h"
@@ -22,7 +23,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <pcre2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,19 +100,6 @@ struct log_event_builder {
 
     struct log_event_counters counters;
 };
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 static bool ascii_case_equal(const char *a, const char *b)
 {
@@ -293,8 +280,8 @@ static int regex_compile(struct log_regex *re, const char *what, const char *exp
     if (!re->code) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof(msg));
-        set_err(err, err_len, "bad %s '%s' at offset %zu: %s", what, expr, (size_t)offset,
-                (const char *)msg);
+        log_format_error(err, err_len, "bad %s '%s' at offset %zu: %s", what, expr, (size_t)offset,
+                         (const char *)msg);
         return -EINVAL;
     }
     re->utf = options != 0;
@@ -335,8 +322,8 @@ int log_event_builder_create(const struct log_event_opts *o, char *err, size_t e
     b->wait_ns =
         o->multi_line_wait_ns ? o->multi_line_wait_ns : LOG_EVENT_DEFAULT_MULTI_LINE_WAIT_NS;
     if (b->max_event_bytes < LOG_EVENT_MIN_EVENT_BYTES) {
-        set_err(err, err_len, "max_event_bytes %zu is below %u", b->max_event_bytes,
-                LOG_EVENT_MIN_EVENT_BYTES);
+        log_format_error(err, err_len, "max_event_bytes %zu is below %u", b->max_event_bytes,
+                         LOG_EVENT_MIN_EVENT_BYTES);
         r = -EINVAL;
         goto fail;
     }
@@ -351,8 +338,9 @@ int log_event_builder_create(const struct log_event_opts *o, char *err, size_t e
         }
     }
     if (!known) {
-        set_err(err, err_len,
-                "unsupported encoding '%s' (supported: utf-8, ascii, latin1/iso-8859-1)", enc);
+        log_format_error(err, err_len,
+                         "unsupported encoding '%s' (supported: utf-8, ascii, latin1/iso-8859-1)",
+                         enc);
         r = -EINVAL;
         goto fail;
     }
@@ -368,8 +356,8 @@ int log_event_builder_create(const struct log_event_opts *o, char *err, size_t e
         b->has_pattern = true;
         if (strcmp(pattern, LOG_EVENT_TIMESTAMP_FORMAT_PLACEHOLDER) == 0) {
             if (!b->tfmt) {
-                set_err(err, err_len, "multi_line_start_pattern '%s' needs a timestamp_format",
-                        pattern);
+                log_format_error(err, err_len,
+                                 "multi_line_start_pattern '%s' needs a timestamp_format", pattern);
                 r = -EINVAL;
                 goto fail;
             }

@@ -994,10 +994,10 @@ static void recover_rotated(struct tail_ctx *x)
         return;
     size_t n = checkpoint_store_count(x->store);
     /* Collect the candidates first: following a file puts into the store. */
-    struct checkpoint_entry *todo = calloc(n ? n : 1, sizeof(*todo));
-    if (!todo)
+    struct checkpoint_entry *candidates = calloc(n ? n : 1, sizeof(*candidates));
+    if (!candidates)
         return;
-    size_t n_todo = 0;
+    size_t n_candidates = 0;
     for (size_t i = 0; i < n; i++) {
         const struct checkpoint_entry *e = checkpoint_store_at(x->store, i);
         bool selected = false;
@@ -1006,14 +1006,14 @@ static void recover_rotated(struct tail_ctx *x)
                 is_selected(x, k) && x->matches.v[k].dev == e->dev && x->matches.v[k].ino == e->ino;
         if (selected)
             continue;
-        todo[n_todo] = *e;
-        todo[n_todo].path = strdup(e->path);
-        if (!todo[n_todo].path)
+        candidates[n_candidates] = *e;
+        candidates[n_candidates].path = strdup(e->path);
+        if (!candidates[n_candidates].path)
             break;
-        n_todo++;
+        n_candidates++;
     }
-    for (size_t i = 0; i < n_todo; i++) {
-        struct checkpoint_entry *e = &todo[i];
+    for (size_t i = 0; i < n_candidates; i++) {
+        struct checkpoint_entry *e = &candidates[i];
         char *path = find_in_dir(e->path, e->dev, e->ino);
         struct stat st;
         bool grown = path && stat(path, &st) == 0 && (uint64_t)st.st_size > e->offset;
@@ -1035,7 +1035,7 @@ static void recover_rotated(struct tail_ctx *x)
         free(path);
         free(e->path);
     }
-    free(todo);
+    free(candidates);
 }
 
 /* Content replaced under us (truncation, copytruncate): shorter than what we read, or
