@@ -30,6 +30,7 @@ int pipeline_init(struct pipeline *p, struct ring *ring, struct exporter **expor
     atomic_init(&p->acks_lost, 0);
     atomic_init(&p->records_undecodable, 0);
     atomic_init(&p->records_unrouted, 0);
+    atomic_init(&p->records_abandoned, 0);
     return ring_init(&p->acks, PIPELINE_ACK_RING_BYTES);
 }
 
@@ -213,6 +214,28 @@ static bool pipeline_route(struct pipeline *p, const struct record_view *v)
     return true;
 }
 
+/* Every event of a batch, as the RECORD_LOG record it stands for. False when an exporter
+ * is full: the cursor keeps the place for the next drain. The budget counts events, so a
+ * drain takes as long with batches as without; a batch is never left half-way for it. */
+static bool route_batch(struct pipeline *p, const struct record_view *batch, size_t *consumed)
+{
+    struct log_batch_cursor next = p->batch_cursor;
+    struct record_view ev;
+    while (record_log_batch_next(batch, &next, &ev)) {
+        if (!pipeline_route(p, &ev))
+            return false;
+        p->taken_mask = 0;
+        p->batch_cursor = next;
+        (*consumed)++;
+    }
+    if (!record_log_batch_complete(batch, &next))
+        atomic_fetch_add_explicit(
+            &p->records_undecodable,
+            batch->u.log_batch.n_events > next.index ? batch->u.log_batch.n_events - next.index : 1,
+            memory_order_relaxed);
+    return true;
+}
+
 static void pipeline_drain(struct pipeline *p)
 {
     if (p->draining || p->done)
@@ -221,7 +244,7 @@ static void pipeline_drain(struct pipeline *p)
     size_t consumed = 0;
     bool more = false;
     while (!p->blocked) {
-        if (consumed == PIPELINE_DRAIN_BUDGET) {
+        if (consumed >= PIPELINE_DRAIN_BUDGET) {
             more = true;
             break;
         }
@@ -232,13 +255,20 @@ static void pipeline_drain(struct pipeline *p)
         struct record_view v;
         if (record_decode(rec, len, &v) != 0) {
             atomic_fetch_add_explicit(&p->records_undecodable, 1, memory_order_relaxed);
+        } else if (v.hdr.kind == RECORD_LOG_BATCH) {
+            if (!route_batch(p, &v, &consumed)) {
+                p->blocked = true;
+                break;
+            }
+            p->batch_cursor = (struct log_batch_cursor){0};
         } else if (!pipeline_route(p, &v)) {
             p->blocked = true;
             break;
+        } else {
+            consumed++;
         }
         p->taken_mask = 0;
         ring_consume(p->ring);
-        consumed++;
     }
     if (consumed && ring_take_space_request(p->ring)) {
         atomic_store(&p->space_freed, true);
@@ -330,10 +360,17 @@ static void pipeline_finish(struct pipeline *p)
     uv_timer_stop(&p->deadline);
     size_t len;
     uint64_t abandoned = 0;
-    while (ring_peek(p->ring, &len)) {
+    const void *rec;
+    while ((rec = ring_peek(p->ring, &len)) != NULL) {
+        struct record_view v;
+        if (record_decode(rec, len, &v) == 0 && v.hdr.kind == RECORD_LOG_BATCH)
+            abandoned += v.u.log_batch.n_events - p->batch_cursor.index;
+        else
+            abandoned++;
+        p->batch_cursor = (struct log_batch_cursor){0};
         ring_consume(p->ring);
-        abandoned++;
     }
+    atomic_store(&p->records_abandoned, abandoned);
     if (abandoned)
         log_warn(NULL,
                  "shutdown deadline passed with %llu records still queued; they were "

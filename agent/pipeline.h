@@ -52,6 +52,9 @@ struct pipeline {
 
     /* Record currently blocked on a full exporter: bit i = exporter i already took it. */
     uint64_t taken_mask;
+    /* In the RECORD_LOG_BATCH at the ring's head: the next event to route (events before
+     * it went to every exporter), so a full exporter resumes mid-batch. */
+    struct log_batch_cursor batch_cursor;
     bool blocked;
     bool draining;
 
@@ -77,6 +80,8 @@ struct pipeline {
     _Atomic uint64_t acks_lost;
     _Atomic uint64_t records_undecodable;
     _Atomic uint64_t records_unrouted;
+    /* Left in the ring when the shutdown deadline passed (also logged once). */
+    _Atomic uint64_t records_abandoned;
 };
 
 int pipeline_init(struct pipeline *p, struct ring *ring, struct exporter **exporters,

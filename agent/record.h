@@ -11,7 +11,8 @@
  *   -EINVAL for a value out of the model's limits (too many dimensions, string too long),
  *   or -ENOSPC when `cap` is too small.
  * - record_decode() validates every length against the buffer: 0, or -EBADMSG for a
- *   malformed record. Pure; thread-agnostic.
+ *   malformed record (a batch's events are checked as record_log_batch_next() walks
+ *   them). Pure; thread-agnostic.
  * - `source` is the producing collector instance's id; `cookie` is an opaque position in
  *   that source (for a tailed file, the offset just after the event) that comes back in
  *   delivery acknowledgements so the source can checkpoint after delivery. 0 = none.
@@ -23,7 +24,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum record_kind { RECORD_METRIC = 1, RECORD_LOG = 2, RECORD_SEGMENT = 3, RECORD_KIND_MAX };
+/* RECORD_LOG_BATCH: many log events of one group/stream in one ring record, so a tailed
+ * file pays the ring's per-record cost once per batch rather than once per line. Only the
+ * pipeline reads it: it hands exporters one RECORD_LOG view per event (event i carries
+ * cookie hdr.cookie + i and its own time), so no exporter and no ack path sees batches.
+ * It lies past RECORD_KIND_MAX so loops over the kinds exporters take never meet it. */
+enum record_kind {
+    RECORD_METRIC = 1,
+    RECORD_LOG = 2,
+    RECORD_SEGMENT = 3,
+    RECORD_KIND_MAX,
+    RECORD_LOG_BATCH = 16
+};
 
 #define RECORD_KIND_BIT(k) (1u << (k))
 #define RECORD_KINDS_ALL                                                                           \
@@ -116,11 +128,20 @@ struct log_event {
     uint32_t message_len;
 };
 
+struct log_batch {
+    const char *group;
+    const char *stream;
+    uint32_t n_events;
+    const uint8_t *events; /* n_events x {uint64 ts_ns, uint32 len, len bytes}, unaligned */
+    size_t events_len;
+};
+
 struct record_view {
     struct record_hdr hdr;
     union {
         struct metric_point metric;
         struct log_event log;
+        struct log_batch log_batch;
         struct {
             const uint8_t *data;
             uint32_t len;
@@ -135,6 +156,42 @@ int record_metric_encode(void *dst, size_t cap, const struct record_hdr *hdr,
 size_t record_log_size(const struct log_event *ev);
 int record_log_encode(void *dst, size_t cap, const struct record_hdr *hdr,
                       const struct log_event *ev);
+
+/* A batch is written in place: begin (header and names), add events while they fit,
+ * finish (returns the bytes used, to commit). The record's hdr.cookie is the first
+ * event's cookie; the events' cookies follow one by one. */
+#define RECORD_LOG_BATCH_EVENT_OVERHEAD 12u
+struct record_log_batch_writer {
+    uint8_t *base;
+    uint8_t *pos;
+    uint8_t *end;
+    uint32_t n_events;
+};
+/* Bytes a batch needs before its first event. */
+size_t record_log_batch_overhead(size_t group_len, size_t stream_len);
+/* -ENOSPC when `cap` cannot hold the header and names. */
+int record_log_batch_begin(struct record_log_batch_writer *w, void *dst, size_t cap,
+                           const struct record_hdr *hdr, const char *group, size_t group_len,
+                           const char *stream, size_t stream_len);
+/* -ENOSPC when the event does not fit what is left; the batch is unchanged then. */
+int record_log_batch_add(struct record_log_batch_writer *w, uint64_t ts_ns, const uint8_t *msg,
+                         uint32_t len);
+size_t record_log_batch_finish(struct record_log_batch_writer *w);
+
+/* Walks the events of a decoded RECORD_LOG_BATCH view. `index` and `offset` may be kept
+ * to resume a walk on the same record later. */
+struct log_batch_cursor {
+    uint32_t index;
+    size_t offset;
+};
+/* The cursor's event as a RECORD_LOG view, and the cursor moved past it; false at the
+ * end, or at an event whose length runs past the record: a walk that ends with
+ * cur->index < n_events, or one that ends short of events_len, found a malformed batch.
+ * record_log_batch_complete() tells the two apart from a good end. */
+bool record_log_batch_next(const struct record_view *batch, struct log_batch_cursor *cur,
+                           struct record_view *ret_event);
+/* After next() returned false: true when the walk covered the batch exactly. */
+bool record_log_batch_complete(const struct record_view *batch, const struct log_batch_cursor *cur);
 
 size_t record_segment_size(size_t len);
 int record_segment_encode(void *dst, size_t cap, const struct record_hdr *hdr, const uint8_t *data,

@@ -538,6 +538,65 @@ int collector_emit_log_flags(struct collector *c, uint64_t ts_ns, uint64_t cooki
     return 0;
 }
 
+/* Big enough that a batch of ~200-byte lines pays the ring's costs once per ~300 events,
+ * small enough that the export side starts on a file's lines early. */
+#define LOG_BATCH_BYTES (64u * 1024u)
+
+void collector_log_batch_commit(struct collector *c, struct collector_log_batch *b)
+{
+    if (!b->open)
+        return;
+    b->open = false;
+    uint32_t n = b->w.n_events;
+    size_t len = record_log_batch_finish(&b->w);
+    bool wake = ring_commit_len(c->out->ring, len);
+    selfstats_add(&c->stats.records_out, n);
+    selfstats_add(&c->stats.bytes_out, len);
+    if (wake && c->out->wake)
+        uv_async_send(c->out->wake);
+}
+
+int collector_log_batch_add(struct collector *c, struct collector_log_batch *b, const char *group,
+                            const char *stream, uint64_t ts_ns, uint64_t cookie, const uint8_t *msg,
+                            uint32_t len)
+{
+    if (b->open && (b->group != group || b->stream != stream || b->next_cookie != cookie ||
+                    record_log_batch_add(&b->w, ts_ns, msg, len) != 0))
+        collector_log_batch_commit(c, b);
+    if (b->open) {
+        b->next_cookie++;
+        return 0;
+    }
+    size_t group_len = strlen(group), stream_len = strlen(stream);
+    size_t need = record_log_batch_overhead(group_len, stream_len) +
+                  RECORD_LOG_BATCH_EVENT_OVERHEAD + (size_t)len;
+    size_t room = ring_max_record(c->out->ring);
+    if (need > room) {
+        selfstats_drop(&c->stats, DROP_TOO_LARGE, 1);
+        return -EINVAL;
+    }
+    /* Ask for a whole batch; near a full ring, for just this event. */
+    size_t want = need > LOG_BATCH_BYTES ? need : LOG_BATCH_BYTES;
+    if (want > room)
+        want = room;
+    void *dst = ring_reserve(c->out->ring, want);
+    if (!dst && want > need) {
+        want = need;
+        dst = ring_reserve(c->out->ring, want);
+    }
+    if (!dst)
+        return -ENOSPC;
+    struct record_hdr hdr = {.source = c->id, .ts_ns = ts_ns, .cookie = cookie};
+    if (record_log_batch_begin(&b->w, dst, want, &hdr, group, group_len, stream, stream_len) != 0 ||
+        record_log_batch_add(&b->w, ts_ns, msg, len) != 0)
+        return -EINVAL; /* cannot happen: `need` was reserved */
+    b->group = group;
+    b->stream = stream;
+    b->next_cookie = cookie + 1;
+    b->open = true;
+    return 0;
+}
+
 int collector_emit_segment(struct collector *c, uint64_t ts_ns, uint64_t cookie, const uint8_t *doc,
                            size_t len)
 {

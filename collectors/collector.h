@@ -178,6 +178,28 @@ int collector_emit_log_flags(struct collector *c, uint64_t ts_ns, uint64_t cooki
                              const struct log_event *ev);
 int collector_emit_segment(struct collector *c, uint64_t ts_ns, uint64_t cookie, const uint8_t *doc,
                            size_t len);
+/* Log events of one group/stream with consecutive cookies, written into one open ring
+ * reservation (RECORD_LOG_BATCH) and published together: for sources that emit many
+ * events per loop turn (a tailed file). Contract: the caller owns the struct, adds with
+ * collector_log_batch_add() and must call collector_log_batch_commit() before it returns
+ * to the loop or emits anything else (the ring has one open reservation at a time). An
+ * add that cannot join the open batch (other names, a cookie that does not follow, no
+ * room left) commits it and opens the next. 0 = taken; -ENOSPC = the ring has no room (the
+ * open batch was committed: request space and retry); -EINVAL = larger than any record
+ * (counted as DROP_TOO_LARGE). `group` and `stream` must stay put while the batch is open. */
+struct collector_log_batch {
+    struct record_log_batch_writer w;
+    const char *group;
+    const char *stream;
+    uint64_t next_cookie;
+    size_t bytes_in;
+    bool open;
+};
+int collector_log_batch_add(struct collector *c, struct collector_log_batch *b, const char *group,
+                            const char *stream, uint64_t ts_ns, uint64_t cookie, const uint8_t *msg,
+                            uint32_t len);
+void collector_log_batch_commit(struct collector *c, struct collector_log_batch *b);
+
 /* Ask to be told (on_space) when the export side frees ring space. Try to emit once more
  * after asking before pausing (see ring_request_space). */
 void collector_request_space(struct collector *c);

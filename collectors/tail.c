@@ -181,6 +181,14 @@ struct tail_ctx {
     bool rescan_needed;
     uint64_t last_rescan_ms;
     struct tail_pending *pending;
+    struct collector_log_batch batch; /* open only inside pump() and tail_stop() */
+    /* Events and bytes taken since the last publish_taken(): the shared counters are
+     * added to once per pump, not per line (two atomic adds per line were a tenth of a
+     * fast tail's CPU). */
+    struct tail_taken {
+        uint64_t records;
+        uint64_t bytes;
+    } taken;
     uint64_t next_seq;         /* cookie of the next event */
     uint64_t tail_seq;         /* oldest cookie not yet completed */
     uint64_t max_answered_seq; /* newest cookie any ack named */
@@ -457,10 +465,11 @@ static void complete(struct tail_ctx *x, struct tail_pending *e)
 /* Emit one finished event. 0 = taken; -EAGAIN = no room (ring or table): try later. */
 static int deliver_event(struct tail_ctx *x, struct tail_file *f, const struct built_event *ev)
 {
+    struct tail_taken *taken = &x->taken;
     struct collector *c = x->c;
     uint64_t commit_off = ev->last_part ? ev->end_off : ev->start_off;
     if (ev->filtered) {
-        selfstats_add(&c->stats.records_in, 1);
+        taken->records++;
         advance_local(x, f, commit_off);
         return 0;
     }
@@ -475,17 +484,19 @@ static int deliver_event(struct tail_ctx *x, struct tail_file *f, const struct b
         .message = ev->msg,
         .message_len = (uint32_t)ev->len,
     };
-    int r = collector_emit_log(c, ev->ts_ns, seq, &le);
+    int r = collector_log_batch_add(c, &x->batch, le.group, le.stream, ev->ts_ns, seq, le.message,
+                                    le.message_len);
     if (r == -ENOSPC) {
         collector_request_space(c);
-        r = collector_emit_log(c, ev->ts_ns, seq, &le);
+        r = collector_log_batch_add(c, &x->batch, le.group, le.stream, ev->ts_ns, seq, le.message,
+                                    le.message_len);
         if (r == -ENOSPC) {
             x->waiting_space = true;
             return -EAGAIN;
         }
     }
-    selfstats_add(&c->stats.records_in, 1);
-    selfstats_add(&c->stats.bytes_in, ev->len);
+    taken->records++;
+    taken->bytes += ev->len;
     if (r != 0) {
         /* Outside the record model (counted by the emit call): never deliverable, so
          * the checkpoint moves over it rather than stopping the file for good. */
@@ -517,7 +528,6 @@ static int take_events(struct tail_ctx *x, struct tail_file *f)
             return r;
         log_event_builder_pop(f->builder);
     }
-    sync_counters(x, f);
     return 0;
 }
 
@@ -576,7 +586,8 @@ enum pump_result { PUMP_IDLE, PUMP_MORE, PUMP_BLOCKED };
 
 /* Move one file along: take finished events, frame and push what was read, handle a
  * pending reset, then read more (unless !may_read: at stop only what is buffered goes). */
-static enum pump_result pump(struct tail_ctx *x, struct tail_file *f, uint64_t now, bool may_read)
+static enum pump_result pump_file(struct tail_ctx *x, struct tail_file *f, uint64_t now,
+                                  bool may_read)
 {
     unsigned chunks = 0;
     if (f->fd < 0 && (!may_read || !wake_closed(x, f, now)))
@@ -681,6 +692,26 @@ static enum pump_result pump(struct tail_ctx *x, struct tail_file *f, uint64_t n
             return PUMP_BLOCKED;
         return PUMP_IDLE;
     }
+}
+
+/* The events of a pump go out in as few ring records as fit (collector_log_batch); the
+ * open batch is published before control returns to the loop. */
+static void publish_taken(struct tail_ctx *x, struct tail_file *f)
+{
+    collector_log_batch_commit(x->c, &x->batch);
+    if (x->taken.records) {
+        selfstats_add(&x->c->stats.records_in, x->taken.records);
+        selfstats_add(&x->c->stats.bytes_in, x->taken.bytes);
+        x->taken = (struct tail_taken){0};
+    }
+    sync_counters(x, f);
+}
+
+static enum pump_result pump(struct tail_ctx *x, struct tail_file *f, uint64_t now, bool may_read)
+{
+    enum pump_result r = pump_file(x, f, now, may_read);
+    publish_taken(x, f);
+    return r;
 }
 
 /* ---- checkpoints ------------------------------------------------------------------ */
@@ -1644,6 +1675,7 @@ static void tail_stop(struct collector *c)
     /* Whatever is complete goes out now: pending multi-line groups too. A partial last
      * line stays in the file, read again next time. */
     uint64_t now = clock_realtime_ns();
+    int r;
     for (size_t i = 0; i < x->n_files; i++) {
         struct tail_file *f = x->files[i];
         if (!f->builder || f->reset != TAIL_RESET_NONE)
@@ -1651,7 +1683,9 @@ static void tail_stop(struct collector *c)
         if (pump(x, f, now, false) == PUMP_BLOCKED)
             break;
         log_event_builder_flush(f->builder, now, true);
-        if (take_events(x, f) != 0)
+        r = take_events(x, f);
+        publish_taken(x, f);
+        if (r != 0)
             break;
     }
     x->stopping = true;

@@ -181,17 +181,21 @@ static inline void drain(void)
     const void *p;
     size_t len;
     while ((p = ring_peek(&H.ring, &len)) != NULL) {
-        struct record_view v;
-        assert_int_equal(record_decode(p, len, &v), 0);
-        assert_int_equal(v.hdr.kind, RECORD_LOG);
-        assert_int_equal(v.hdr.source, SOURCE_ID);
-        assert_true(H.n_got < MAX_GOT);
-        struct rec *g = &H.got[H.n_got++];
-        snprintf(g->msg, sizeof(g->msg), "%.*s", (int)v.u.log.message_len,
-                 (const char *)v.u.log.message);
-        snprintf(g->group, sizeof(g->group), "%s", v.u.log.group);
-        snprintf(g->stream, sizeof(g->stream), "%s", v.u.log.stream);
-        g->cookie = v.hdr.cookie;
+        struct record_view batch, v;
+        assert_int_equal(record_decode(p, len, &batch), 0);
+        assert_int_equal(batch.hdr.kind, RECORD_LOG_BATCH);
+        assert_int_equal(batch.hdr.source, SOURCE_ID);
+        struct log_batch_cursor cur = {0};
+        while (record_log_batch_next(&batch, &cur, &v)) {
+            assert_true(H.n_got < MAX_GOT);
+            struct rec *g = &H.got[H.n_got++];
+            snprintf(g->msg, sizeof(g->msg), "%.*s", (int)v.u.log.message_len,
+                     (const char *)v.u.log.message);
+            snprintf(g->group, sizeof(g->group), "%s", v.u.log.group);
+            snprintf(g->stream, sizeof(g->stream), "%s", v.u.log.stream);
+            g->cookie = v.hdr.cookie;
+        }
+        assert_true(record_log_batch_complete(&batch, &cur));
         ring_consume(&H.ring);
     }
     if (ring_take_space_request(&H.ring))

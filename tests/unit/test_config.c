@@ -23,7 +23,7 @@
 static bool has_error(const struct cfg_errors *errs, const char *file, unsigned line, unsigned col,
                       const char *needle)
 {
-    char prefix[512];
+    char prefix[1100]; /* the longest file name the callers build, 1023, and the position */
     snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", file, line, col);
     for (size_t i = 0; i < errs->n; i++) {
         if (strncmp(errs->msgs[i], prefix, strlen(prefix)) == 0 &&

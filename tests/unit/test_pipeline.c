@@ -25,6 +25,7 @@
 struct capture {
     int64_t capacity;
     bool never_idle;
+    bool stuck; /* flush delivers nothing: what it holds stays held */
     int64_t held;
     int64_t added[RECORD_KIND_MAX];
     int64_t flushes;
@@ -35,6 +36,7 @@ struct capture {
 static const struct cfg_field capture_fields[] = {
     {"capacity", CFG_INT, offsetof(struct capture, capacity), "1000000", 0, 0, NULL, 0, "c"},
     {"never_idle", CFG_BOOL, offsetof(struct capture, never_idle), "false", 0, 0, NULL, 0, "n"},
+    {"stuck", CFG_BOOL, offsetof(struct capture, stuck), "false", 0, 0, NULL, 0, "s"},
     CFG_END,
 };
 
@@ -55,6 +57,8 @@ static int capture_flush(struct exporter *e)
 {
     struct capture *c = e->ctx;
     c->flushes++;
+    if (c->stuck)
+        return 0;
     c->held = 0;
     exporter_report_runs(e, &c->runs, DELIVERY_ACCEPTED);
     if (c->blocked) {
@@ -319,6 +323,85 @@ static void test_shutdown_deadline(void **state)
     fixture_finish(&f);
 }
 
+/* Batches of log events (a tailed file's RECORD_LOG_BATCH) reach exporters as single
+ * events with consecutive cookies; an exporter that fills up mid-batch resumes at the
+ * event it refused, so neither exporter sees an event twice or misses one. */
+static void test_log_batches_resume_mid_batch(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    struct exporter *fast = make_exporter(&f, "{}");
+    struct exporter *slow = make_exporter(&f, "{\"capacity\": 7}");
+    fixture_start(&f, NS_PER_SEC);
+
+    static const char *const groups[] = {"g1", "g2"};
+    struct collector_log_batch b = {0};
+    uint64_t cookie = 1;
+    int emitted = 0;
+    for (int round = 0; round < 6; round++) {
+        /* 25 events, the group changing after 10: two records, the second opened by the
+         * change of names. */
+        for (int i = 0; i < 25; i++) {
+            char msg[32];
+            int n = snprintf(msg, sizeof(msg), "line %llu", (unsigned long long)cookie);
+            int r = collector_log_batch_add(f.source, &b, groups[i >= 10], "s", clock_realtime_ns(),
+                                            cookie, (const uint8_t *)msg, (uint32_t)n);
+            if (r == -ENOSPC)
+                break;
+            assert_int_equal(r, 0);
+            cookie++;
+            emitted++;
+        }
+        collector_log_batch_commit(f.source, &b);
+        spin(&f);
+    }
+    assert_int_equal(cap(slow)->held, 7);
+    assert_true(emitted > 7);
+    assert_int_equal(selfstats_get(&f.source->stats.records_out), emitted);
+
+    for (int i = 0; i < 1000 && cap(slow)->added[RECORD_LOG] < emitted; i++) {
+        exporter_flush(slow);
+        spin(&f);
+    }
+    exporter_flush(slow);
+    exporter_flush(fast);
+    spin(&f);
+    assert_int_equal(cap(slow)->added[RECORD_LOG], emitted);
+    assert_int_equal(cap(fast)->added[RECORD_LOG], emitted);
+    assert_int_equal(atomic_load(&f.pipeline.records_undecodable), 0);
+
+    uint64_t next[2] = {1, 1};
+    struct delivery_ack ack;
+    while (pipeline_take_ack(&f.pipeline, &ack)) {
+        assert_true(ack.exporter < 2);
+        assert_int_equal(ack.cookie_first, next[ack.exporter]);
+        next[ack.exporter] = ack.cookie_last + 1;
+    }
+    assert_int_equal(next[0], (uint64_t)emitted + 1);
+    assert_int_equal(next[1], (uint64_t)emitted + 1);
+    fixture_finish(&f);
+}
+
+/* Events of a batch still in the ring when the deadline passes are each counted. */
+static void test_log_batch_abandoned_events_counted(void **state)
+{
+    (void)state;
+    struct fixture f = {0};
+    make_exporter(&f, "{\"capacity\": 3, \"never_idle\": true, \"stuck\": true}");
+    fixture_start(&f, 200 * NS_PER_MS);
+    struct collector_log_batch b = {0};
+    for (uint64_t c = 1; c <= 10; c++)
+        assert_int_equal(collector_log_batch_add(f.source, &b, "g", "s", clock_realtime_ns(), c,
+                                                 (const uint8_t *)"x", 1),
+                         0);
+    collector_log_batch_commit(f.source, &b);
+    spin(&f);
+    pipeline_close_input(&f.pipeline);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(atomic_load(&f.pipeline.records_abandoned), 7);
+    fixture_finish(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +410,8 @@ int main(void)
         cmocka_unit_test(test_backpressure_and_acks),
         cmocka_unit_test(test_shutdown_drains_and_flushes),
         cmocka_unit_test(test_shutdown_deadline),
+        cmocka_unit_test(test_log_batches_resume_mid_batch),
+        cmocka_unit_test(test_log_batch_abandoned_events_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -690,7 +690,8 @@ static void check_uri(const char *path, unsigned flags, const char *expected)
 {
     char *uri = canonical_uri(path, flags);
     if (strcmp(uri, expected) != 0)
-        fail_msg("path '%s' flags %#x: got '%s', expected '%s'", path, flags, uri, expected);
+        fail_msg("path '%s' flags %#x: got '%s', expected '%s'", path ? path : "(null)", flags, uri,
+                 expected);
     free(uri);
 }
 
