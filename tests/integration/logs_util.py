@@ -281,9 +281,12 @@ class Accounting:
                                    if self.first_index[a] > self.first_index[b]]
 
     def summary(self):
-        return ("file %s: written %d, delivered %d distinct, lost %d, duplicated %d "
+        later = (" (+%d written after the count was taken)" % len(self.extra)
+                 if self.extra else "")
+        return ("file %s: written %d, delivered %d distinct%s, lost %d, duplicated %d "
                 "(extra copies %d), order violations %d%s%s" % (
-                    self.file_id, self.written, len(self.counts), len(self.lost),
+                    self.file_id, self.written, len(self.counts) - len(self.extra), later,
+                    len(self.lost),
                     len(self.duplicated), sum(c - 1 for c in self.counts.values() if c > 1),
                     len(self.order_violations),
                     ("; lost " + ranges(self.lost)) if self.lost else "",
