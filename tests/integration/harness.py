@@ -78,13 +78,19 @@ class Agent:
             out, _ = self.proc.communicate()
             raise AssertionError("osprey did not exit within %.0f s of %s\n%s"
                                  % (timeout, sig, self.log()))
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.proc.returncode, out
 
     def kill(self):
+        """Kill if still running; either way release the log file and the stdout pipe."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc and self.proc.stdout and not self.proc.stdout.closed:
+            self.proc.stdout.close()
+        if getattr(self, "_log", None) and not self._log.closed:
+            self._log.close()
 
 
 # A fixture proc root for the cpu and mem collectors. Only the STAT_1 -> STAT_2 interval
