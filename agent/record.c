@@ -329,16 +329,26 @@ static int decode_metric(const uint8_t *buf, size_t len, struct metric_point *p)
     return r;
 }
 
+/* The head both log kinds share: a uint32 (message length or event count), then the group
+ * and stream strings. `*pos` ends just past them. */
+static int take_log_head(const uint8_t *buf, size_t len, size_t *pos, uint32_t *n,
+                         const char **group, const char **stream)
+{
+    *pos = HDR_SIZE;
+    if (len < *pos + 4)
+        return -EBADMSG;
+    memcpy(n, buf + *pos, 4);
+    *pos += 4;
+    int r = take_string(buf, len, pos, group);
+    if (r == 0)
+        r = take_string(buf, len, pos, stream);
+    return r;
+}
+
 static int decode_log(const uint8_t *buf, size_t len, struct log_event *ev)
 {
-    size_t pos = HDR_SIZE;
-    if (len < pos + 4)
-        return -EBADMSG;
-    memcpy(&ev->message_len, buf + pos, 4);
-    pos += 4;
-    int r = take_string(buf, len, &pos, &ev->group);
-    if (r == 0)
-        r = take_string(buf, len, &pos, &ev->stream);
+    size_t pos;
+    int r = take_log_head(buf, len, &pos, &ev->message_len, &ev->group, &ev->stream);
     if (r != 0)
         return r;
     if (len - pos != ev->message_len)
@@ -351,14 +361,8 @@ static int decode_log(const uint8_t *buf, size_t len, struct log_event *ev)
  * pass over a batch, not two. */
 static int decode_log_batch(const uint8_t *buf, size_t len, struct log_batch *b)
 {
-    size_t pos = HDR_SIZE;
-    if (len < pos + 4)
-        return -EBADMSG;
-    memcpy(&b->n_events, buf + pos, 4);
-    pos += 4;
-    int r = take_string(buf, len, &pos, &b->group);
-    if (r == 0)
-        r = take_string(buf, len, &pos, &b->stream);
+    size_t pos;
+    int r = take_log_head(buf, len, &pos, &b->n_events, &b->group, &b->stream);
     if (r != 0)
         return r;
     if (b->n_events == 0)

@@ -190,6 +190,41 @@ static struct capture *cap(struct exporter *e)
     return e->ctx;
 }
 
+/* Flush the slow exporter until it has every emitted record, then both, and check that
+ * each exporter got them all. */
+static void deliver_all(struct fixture *f, struct exporter *fast, struct exporter *slow,
+                        int emitted)
+{
+    for (int i = 0; i < 1000 && cap(slow)->added[RECORD_LOG] < emitted; i++) {
+        exporter_flush(slow);
+        spin(f);
+    }
+    exporter_flush(slow);
+    exporter_flush(fast);
+    spin(f);
+    assert_int_equal(cap(slow)->added[RECORD_LOG], emitted);
+    assert_int_equal(cap(fast)->added[RECORD_LOG], emitted);
+}
+
+/* Acks: per exporter (two here), accepted runs of source 0's cookies 1..emitted, contiguous
+ * and in order, none lost. */
+static void expect_contiguous_acks(struct fixture *f, int emitted)
+{
+    uint64_t next[2] = {1, 1};
+    struct delivery_ack ack;
+    while (pipeline_take_ack(&f->pipeline, &ack)) {
+        assert_int_equal(ack.source, 0);
+        assert_int_equal(ack.outcome, DELIVERY_ACCEPTED);
+        assert_true(ack.exporter < 2);
+        assert_int_equal(ack.cookie_first, next[ack.exporter]);
+        assert_int_equal(ack.cookie_last - ack.cookie_first + 1, ack.records);
+        next[ack.exporter] = ack.cookie_last + 1;
+    }
+    assert_int_equal(next[0], (uint64_t)emitted + 1);
+    assert_int_equal(next[1], (uint64_t)emitted + 1);
+    assert_int_equal(atomic_load(&f->pipeline.acks_lost), 0);
+}
+
 /* ---- tests ------------------------------------------------------------------------- */
 
 static void test_routing_by_kind(void **state)
@@ -256,32 +291,10 @@ static void test_backpressure_and_acks(void **state)
     assert_false(pipeline_take_space_freed(&f.pipeline));
 
     /* Draining in steps of 5 eventually delivers everything, in order. */
-    for (int i = 0; i < 1000 && cap(slow)->added[RECORD_LOG] < emitted; i++) {
-        exporter_flush(slow);
-        spin(&f);
-    }
-    exporter_flush(slow);
-    exporter_flush(fast);
-    spin(&f);
-    assert_int_equal(cap(slow)->added[RECORD_LOG], emitted);
-    assert_int_equal(cap(fast)->added[RECORD_LOG], emitted);
+    deliver_all(&f, fast, slow, emitted);
     assert_true(pipeline_take_space_freed(&f.pipeline));
     assert_int_equal(selfstats_get(&f.source->stats.paused), 1);
-
-    /* Acks: per exporter, runs of the source's cookies, contiguous and in order. */
-    uint64_t next[2] = {1, 1};
-    struct delivery_ack ack;
-    while (pipeline_take_ack(&f.pipeline, &ack)) {
-        assert_int_equal(ack.source, 0);
-        assert_int_equal(ack.outcome, DELIVERY_ACCEPTED);
-        assert_true(ack.exporter < 2);
-        assert_int_equal(ack.cookie_first, next[ack.exporter]);
-        assert_int_equal(ack.cookie_last - ack.cookie_first + 1, ack.records);
-        next[ack.exporter] = ack.cookie_last + 1;
-    }
-    assert_int_equal(next[0], (uint64_t)emitted + 1);
-    assert_int_equal(next[1], (uint64_t)emitted + 1);
-    assert_int_equal(atomic_load(&f.pipeline.acks_lost), 0);
+    expect_contiguous_acks(&f, emitted);
     fixture_finish(&f);
 }
 
@@ -359,26 +372,9 @@ static void test_log_batches_resume_mid_batch(void **state)
     assert_true(emitted > 7);
     assert_int_equal(selfstats_get(&f.source->stats.records_out), emitted);
 
-    for (int i = 0; i < 1000 && cap(slow)->added[RECORD_LOG] < emitted; i++) {
-        exporter_flush(slow);
-        spin(&f);
-    }
-    exporter_flush(slow);
-    exporter_flush(fast);
-    spin(&f);
-    assert_int_equal(cap(slow)->added[RECORD_LOG], emitted);
-    assert_int_equal(cap(fast)->added[RECORD_LOG], emitted);
+    deliver_all(&f, fast, slow, emitted);
     assert_int_equal(atomic_load(&f.pipeline.records_undecodable), 0);
-
-    uint64_t next[2] = {1, 1};
-    struct delivery_ack ack;
-    while (pipeline_take_ack(&f.pipeline, &ack)) {
-        assert_true(ack.exporter < 2);
-        assert_int_equal(ack.cookie_first, next[ack.exporter]);
-        next[ack.exporter] = ack.cookie_last + 1;
-    }
-    assert_int_equal(next[0], (uint64_t)emitted + 1);
-    assert_int_equal(next[1], (uint64_t)emitted + 1);
+    expect_contiguous_acks(&f, emitted);
     fixture_finish(&f);
 }
 
