@@ -192,7 +192,6 @@ struct collector_log_batch {
     const char *group;
     const char *stream;
     uint64_t next_cookie;
-    size_t bytes_in;
     bool open;
 };
 int collector_log_batch_add(struct collector *c, struct collector_log_batch *b, const char *group,

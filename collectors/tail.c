@@ -478,18 +478,12 @@ static int deliver_event(struct tail_ctx *x, struct tail_file *f, const struct b
         return -EAGAIN;
     }
     uint64_t seq = x->next_seq;
-    struct log_event le = {
-        .group = f->group,
-        .stream = f->stream,
-        .message = ev->msg,
-        .message_len = (uint32_t)ev->len,
-    };
-    int r = collector_log_batch_add(c, &x->batch, le.group, le.stream, ev->ts_ns, seq, le.message,
-                                    le.message_len);
+    int r = collector_log_batch_add(c, &x->batch, f->group, f->stream, ev->ts_ns, seq, ev->msg,
+                                    (uint32_t)ev->len);
     if (r == -ENOSPC) {
         collector_request_space(c);
-        r = collector_log_batch_add(c, &x->batch, le.group, le.stream, ev->ts_ns, seq, le.message,
-                                    le.message_len);
+        r = collector_log_batch_add(c, &x->batch, f->group, f->stream, ev->ts_ns, seq, ev->msg,
+                                    (uint32_t)ev->len);
         if (r == -ENOSPC) {
             x->waiting_space = true;
             return -EAGAIN;
