@@ -226,9 +226,6 @@ bool record_log_batch_next(const struct record_view *batch, struct log_batch_cur
     if (cur->index >= b->n_events || b->events_len - cur->offset < RECORD_LOG_BATCH_EVENT_OVERHEAD)
         return false;
     const uint8_t *p = b->events + cur->offset;
-    /* The producer wrote these lines on the other core moments ago; fetching a few events
-     * ahead hides most of the transfer (it was the walk's whole cost). */
-    __builtin_prefetch(p + 1024);
     uint32_t len;
     memcpy(&len, p + 8, 4);
     if (b->events_len - cur->offset - RECORD_LOG_BATCH_EVENT_OVERHEAD < len)

@@ -688,8 +688,9 @@ static enum pump_result pump_file(struct tail_ctx *x, struct tail_file *f, uint6
     }
 }
 
-/* The events of a pump go out in as few ring records as fit (collector_log_batch); the
- * open batch is published before control returns to the loop. */
+/* What a pump took goes out together: the open batch is committed (events leave in as few
+ * ring records as fit) and the shared counters are added to, before control returns to
+ * the loop. */
 static void publish_taken(struct tail_ctx *x, struct tail_file *f)
 {
     collector_log_batch_commit(x->c, &x->batch);
@@ -1669,7 +1670,6 @@ static void tail_stop(struct collector *c)
     /* Whatever is complete goes out now: pending multi-line groups too. A partial last
      * line stays in the file, read again next time. */
     uint64_t now = clock_realtime_ns();
-    int r;
     for (size_t i = 0; i < x->n_files; i++) {
         struct tail_file *f = x->files[i];
         if (!f->builder || f->reset != TAIL_RESET_NONE)
@@ -1677,7 +1677,7 @@ static void tail_stop(struct collector *c)
         if (pump(x, f, now, false) == PUMP_BLOCKED)
             break;
         log_event_builder_flush(f->builder, now, true);
-        r = take_events(x, f);
+        int r = take_events(x, f);
         publish_taken(x, f);
         if (r != 0)
             break;
