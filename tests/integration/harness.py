@@ -120,13 +120,28 @@ SReclaimable:      50000 kB
 """
 
 
-def read_jsonl(path):
-    """Every line of a JSON-lines file, parsed; a malformed line fails the test."""
+def read_jsonl(path, settle=5.0):
+    """Every complete line of a JSON-lines file, parsed; a malformed line fails the test.
+
+    The agent may be appending while this reads, and a read(2) of a regular file can see
+    a write(2) half done, so an unfinished last line is read again until the line is
+    complete. A line that stays unfinished for `settle` seconds fails the test: the agent
+    writes whole lines only."""
     if not os.path.exists(path):
         return []
     with open(path, "rb") as f:
         data = f.read()
-    assert data == b"" or data.endswith(b"\n"), "file does not end with a newline: %s" % path
+    deadline = time.monotonic() + settle
+    while data and not data.endswith(b"\n"):
+        assert time.monotonic() < deadline, "file does not end with a newline: %s" % path
+        time.sleep(0.02)
+        with open(path, "rb") as f:
+            again = f.read()
+        end = again.find(b"\n", len(data) - 1) if again.startswith(data) else -1
+        if end >= 0:
+            data = again[:end + 1]
+        elif not again.startswith(data):
+            data = again   # rotated or rewritten between the reads: start over
     return [json.loads(line) for line in data.decode("utf-8").splitlines()]
 
 

@@ -186,37 +186,52 @@ class Listener:
         self._conns = set()
         self._lock = threading.Lock()
         self._refuser = None
+        self._cutting = False
 
     def start(self):
         srv = _Server((self.host, self.port), Handler)
         srv.listener = self
         self.port = srv.server_address[1]
+        with self._lock:
+            self._cutting = False
         self._server = srv
         self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="listener-%s" % self.name, daemon=True)
         self._thread.start()
 
     def stop(self, close_connections=True):
+        # Open connections are cut before the listening socket closes, and any connection
+        # whose handler registers from now on is cut at once: a client that sees the port
+        # refused must not still get an answer on an older keep-alive connection.
         srv = self._server
         self._server = None
+        if close_connections:
+            with self._lock:
+                self._cutting = True
+                conns = list(self._conns)
+            for c in conns:
+                self._cut(c)
         if srv is not None:
             srv.shutdown()
             srv.server_close()
-        if close_connections:
-            with self._lock:
-                conns = list(self._conns)
-            for c in conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+
+    @staticmethod
+    def _cut(conn):
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def track(self, conn, add):
         with self._lock:
             if add:
                 self._conns.add(conn)
+                cut = self._cutting
             else:
                 self._conns.discard(conn)
+                cut = False
+        if cut:
+            self._cut(conn)
 
     def refuse(self, seconds, close_connections=True):
         """Stop listening now; listen again on the same port after `seconds`.
