@@ -28,7 +28,7 @@ static const struct cfg_field top_fields[] = {
     {"metrics", CFG_JSON, offsetof(struct top_level, metrics), NULL, 0, 0, NULL, 0,
      "CloudWatch agent: metric collection"},
     {"logs", CFG_JSON, offsetof(struct top_level, logs), NULL, 0, 0, NULL, 0,
-     "CloudWatch agent: log collection (EMF listener; file tailing not yet)"},
+     "CloudWatch agent: log collection (file tailing, EMF listener)"},
     {"traces", CFG_JSON, offsetof(struct top_level, traces), NULL, 0, 0, NULL, 0,
      "CloudWatch agent: trace collection (X-Ray daemon protocol, OTLP) sent to X-Ray"},
     {"osprey", CFG_JSON, offsetof(struct top_level, osprey), NULL, 0, 0, NULL, 0,

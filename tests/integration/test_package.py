@@ -218,12 +218,11 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("valid", r.stdout)
 
     def test_without_region(self):
+        # Without agent.region or AWS_REGION the region comes from EC2 instance metadata at
+        # start (docs/host-daemon.md), so the packaged config is valid as shipped.
         r = self.check_config({})
-        # Record what happens: today every AWS sink asks for a region.
-        print("check-config without any region: exit %d\n%s%s"
-              % (r.returncode, r.stdout, r.stderr), file=sys.stderr)
-        if r.returncode != 0:
-            self.assertIn("no region", r.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("valid", r.stdout)
 
     def test_defaults(self):
         c = self.config()
