@@ -610,3 +610,28 @@ const struct log_event_counters *log_event_builder_counters(const struct log_eve
 {
     return &b->counters;
 }
+
+bool log_event_builder_line_event(const struct log_event_builder *b, const struct log_line *line,
+                                  uint64_t now_ns, struct built_event *ret)
+{
+    if (b->has_pattern || b->tfmt || b->n_filters || b->has_event || b->dec.npend || b->dec.need ||
+        line->part != LOG_LINE_WHOLE || line->len > b->max_event_bytes ||
+        ascii_prefix(line->data, line->len) != line->len)
+        return false;
+    *ret = (struct built_event){
+        .msg = line->len ? line->data : (const uint8_t *)"",
+        .len = line->len,
+        .ts_ns = now_ns,
+        .start_off = line->start_off,
+        .end_off = line->end_off,
+        .filtered = false,
+        .last_part = true,
+    };
+    return true;
+}
+
+void log_event_builder_line_taken(struct log_event_builder *b)
+{
+    b->counters.lines++;
+    b->counters.events++;
+}

@@ -133,4 +133,15 @@ void log_event_builder_flush(struct log_event_builder *b, uint64_t now_ns, bool 
 uint64_t log_event_builder_deadline(const struct log_event_builder *b);
 const struct log_event_counters *log_event_builder_counters(const struct log_event_builder *b);
 
+/* The fast path for the common case, where a line is an event by itself and needs no
+ * work: no multi-line pattern, timestamp format or filters are configured, no event is
+ * open, and the line is whole, ASCII and within the event limit. Then *ret is that event,
+ * pointing at the line's own bytes (no copy), and true is returned; nothing is counted
+ * until log_event_builder_line_taken(). False: offer the line with push() instead. Either
+ * way the result is the event push/peek would have given. */
+bool log_event_builder_line_event(const struct log_event_builder *b, const struct log_line *line,
+                                  uint64_t now_ns, struct built_event *ret);
+/* The event of log_event_builder_line_event() was delivered: count it. */
+void log_event_builder_line_taken(struct log_event_builder *b);
+
 #endif

@@ -602,6 +602,19 @@ static enum pump_result pump_file(struct tail_ctx *x, struct tail_file *f, uint6
         }
         if (f->lines_ready) {
             if (log_lines_next(&f->lines, &f->held)) {
+                struct built_event ev;
+                /* A line that is its own event goes out without the builder's copy; when
+                 * there is no room it is held and offered to the builder later, which
+                 * makes the same event of it. */
+                if (log_event_builder_line_event(f->builder, &f->held, now, &ev)) {
+                    int r = deliver_event(x, f, &ev);
+                    if (r == 0) {
+                        log_event_builder_line_taken(f->builder);
+                        continue;
+                    }
+                    f->have_held = true;
+                    return PUMP_BLOCKED;
+                }
                 f->have_held = true;
                 continue;
             }

@@ -141,6 +141,88 @@ static void test_every_line_is_an_event_and_ebusy_until_pop(void **state)
     log_event_builder_free(NULL);
 }
 
+static void assert_same_event(const struct built_event *a, const struct built_event *b)
+{
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(a->msg, b->msg, a->len);
+    assert_int_equal(a->ts_ns, b->ts_ns);
+    assert_int_equal(a->start_off, b->start_off);
+    assert_int_equal(a->end_off, b->end_off);
+    assert_int_equal(a->filtered, b->filtered);
+    assert_int_equal(a->last_part, b->last_part);
+}
+
+/* The tailer's fast path gives, for every line it accepts, the event push/peek gives, and
+ * counts it the same; it refuses every line or builder that needs the builder's work. */
+static void test_line_event_fast_path_matches_push(void **state)
+{
+    (void)state;
+    struct log_event_opts o = {.max_event_bytes = 16};
+    struct log_event_builder *fast = make(&o);
+    struct log_event_builder *slow = make(&o);
+    const char *texts[] = {"first line", "", "x", "sixteen bytes..."};
+    uint64_t off = 100;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        size_t len = strlen(texts[i]);
+        struct log_line line = {(const uint8_t *)texts[i], len, off, off + len + 1, LOG_LINE_WHOLE};
+        struct built_event a, b;
+        assert_true(log_event_builder_line_event(fast, &line, T0 + i, &a));
+        log_event_builder_line_taken(fast);
+        assert_int_equal(log_event_builder_push(slow, &line, T0 + i), 0);
+        assert_true(log_event_builder_peek(slow, &b));
+        assert_same_event(&a, &b);
+        log_event_builder_pop(slow);
+        off += len + 1;
+    }
+    assert_memory_equal(log_event_builder_counters(fast), log_event_builder_counters(slow),
+                        sizeof(struct log_event_counters));
+    assert_int_equal(log_event_builder_counters(fast)->events, 4);
+
+    /* Lines that need the builder: not ASCII (validated and maybe repaired), over the
+     * event limit (split), a part of a long line (joined). */
+    struct built_event ev;
+    struct log_line utf8 = {(const uint8_t *)"caf\xc3\xa9", 5, 0, 6, LOG_LINE_WHOLE};
+    struct log_line bad = {(const uint8_t *)"a\xff", 2, 0, 3, LOG_LINE_WHOLE};
+    struct log_line big = {(const uint8_t *)"seventeen bytes..", 17, 0, 18, LOG_LINE_WHOLE};
+    struct log_line part = {(const uint8_t *)"head", 4, 0, 4, LOG_LINE_PART_FIRST};
+    assert_false(log_event_builder_line_event(fast, &utf8, T0, &ev));
+    assert_false(log_event_builder_line_event(fast, &bad, T0, &ev));
+    assert_false(log_event_builder_line_event(fast, &big, T0, &ev));
+    assert_false(log_event_builder_line_event(fast, &part, T0, &ev));
+    /* An open event: the first part of a long line was pushed (a line whose part was
+     * lost next still joins it). Then also with a character cut at the part's end. */
+    struct log_line plain = {(const uint8_t *)"plain", 5, 4, 10, LOG_LINE_WHOLE};
+    assert_int_equal(log_event_builder_push(fast, &part, T0), 0);
+    assert_false(log_event_builder_line_event(fast, &plain, T0, &ev));
+    struct log_line cut = {(const uint8_t *)"ab\xc3", 3, 0, 3, LOG_LINE_PART_FIRST};
+    assert_int_equal(log_event_builder_push(slow, &cut, T0), 0);
+    assert_false(log_event_builder_line_event(slow, &plain, T0, &ev));
+    /* The file ended there (flush at rotation): the event goes, the cut character stays
+     * pending, and the next line must go through push, which counts it as repaired. */
+    log_event_builder_flush(slow, T0, true);
+    assert_true(log_event_builder_peek(slow, &ev));
+    log_event_builder_pop(slow);
+    assert_false(log_event_builder_line_event(slow, &plain, T0, &ev));
+    assert_int_equal(log_event_builder_push(slow, &plain, T0), 0);
+    assert_int_equal(log_event_builder_counters(slow)->repaired_bytes, 1);
+    log_event_builder_free(fast);
+    log_event_builder_free(slow);
+
+    /* Builders whose options need work on every line. */
+    struct log_filter_spec keep = {false, "plain"};
+    struct log_event_opts with[] = {
+        {.multi_line_start_pattern = "^p"},
+        {.timestamp_format = "%H:%M:%S"},
+        {.filters = &keep, .n_filters = 1},
+    };
+    struct log_line whole = {(const uint8_t *)"plain", 5, 0, 6, LOG_LINE_WHOLE};
+    for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+        struct log_event_builder *b = make(&with[i]);
+        assert_false(log_event_builder_line_event(b, &whole, T0, &ev));
+        log_event_builder_free(b);
+    }
+}
+
 static const char java_log[] =
     "2024-05-01 12:00:00 ERROR request failed\n"
     "Exception in thread \"main\" java.lang.IllegalStateException: boom\n"
@@ -690,6 +772,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_line_is_an_event_and_ebusy_until_pop),
+        cmocka_unit_test(test_line_event_fast_path_matches_push),
         cmocka_unit_test(test_java_stack_trace_by_timestamp_format),
         cmocka_unit_test(test_java_stack_trace_by_regex),
         cmocka_unit_test(test_python_traceback_and_bounded_wait),
